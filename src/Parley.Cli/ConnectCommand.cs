@@ -1,0 +1,134 @@
+using System.CommandLine;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Parley.Client;
+
+namespace Parley.Cli;
+
+/// <summary>
+/// <c>parley connect HOST:PORT [--udp]</c>: netcat-like. TCP copies stdin to the peer and the peer to stdout at the
+/// same time, byte for byte; when stdin ends it half-closes and keeps printing until the peer closes.
+/// UDP sends each stdin line as one datagram and prints each datagram that comes back as one line.
+/// </summary>
+internal static class ConnectCommand
+{
+    public static Command Create()
+    {
+        var server = new Argument<string>("HOST:PORT") { Description = "Where to connect, e.g. 127.0.0.1:9999" };
+        var udp = new Option<bool>("--udp", "-u") { Description = "Use UDP datagrams instead of a TCP stream" };
+        var wait = new Option<double>("--wait", "-w") { Description = "UDP: seconds to wait for replies after stdin ends", DefaultValueFactory = _ => 2.0, HelpName = "SECONDS" };
+        var command = new Command("connect", "Connect to a TCP or UDP service; stdin goes to it and what it sends goes to stdout.") { server, udp, wait };
+        command.SetAction((parse, cancellation) => Cli.RunAsync(token =>
+        {
+            var target = Cli.ParseTarget(parse.GetValue(server)!);
+            return parse.GetValue(udp)
+                ? RunUdpAsync(target, TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(wait))), token)
+                : RunTcpAsync(target, token);
+        }, cancellation));
+        return command;
+    }
+
+    private static async Task<int> RunTcpAsync(HostPort target, CancellationToken cancellation)
+    {
+        using var socket = await Connector.ConnectTcpAsync(target, cancellation);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using var signals = Cli.OnTerminationSignals(stop.Cancel);
+        return await Relay.RunAsync(socket, Console.OpenStandardInput(), Console.OpenStandardOutput(), target.ToString(), stop.Token);
+    }
+
+    private static async Task<int> RunUdpAsync(HostPort target, TimeSpan wait, CancellationToken cancellation)
+    {
+        var address = (await Connector.ResolveAsync(target, cancellation))[0];
+        using var socket = new Socket(address.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        await socket.ConnectAsync(new IPEndPoint(address, target.Port), cancellation);
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using var signals = Cli.OnTerminationSignals(stop.Cancel);
+        int sent = 0;
+        int received = 0;
+        var lastActivity = new TaskCompletionSource();
+        var output = Console.OpenStandardOutput();
+        var receiving = Task.Run(async () =>
+        {
+            var buffer = new byte[65536];
+            while (!stop.IsCancellationRequested)
+            {
+                int length;
+                try
+                {
+                    length = await socket.ReceiveAsync(buffer, SocketFlags.None, stop.Token);
+                }
+                catch (SocketException ex) when (ex.SocketErrorCode == SocketError.ConnectionRefused)
+                {
+                    // An ICMP port-unreachable for an earlier datagram: nothing is listening there.
+                    Console.Error.WriteLine($"parley: {target}: nothing is listening (port unreachable)");
+                    continue;
+                }
+
+                await output.WriteAsync(buffer.AsMemory(0, length), stop.Token);
+                await output.WriteAsync("\n"u8.ToArray(), stop.Token);
+                await output.FlushAsync(stop.Token);
+                Interlocked.Increment(ref received);
+            }
+        }, stop.Token);
+
+        using var input = new StreamReader(Console.OpenStandardInput(), new UTF8Encoding(false));
+        while (await input.ReadLineAsync(stop.Token) is { } line)
+        {
+            await socket.SendAsync(Encoding.UTF8.GetBytes(line), SocketFlags.None, stop.Token);
+            sent++;
+        }
+
+        // UDP has no end of stream: wait until every datagram was answered, or until replies stop coming.
+        var deadline = DateTime.UtcNow + wait;
+        while (Volatile.Read(ref received) < sent && DateTime.UtcNow < deadline && !receiving.IsCompleted)
+        {
+            await Task.WhenAny(receiving, Task.Delay(TimeSpan.FromMilliseconds(20), stop.Token));
+        }
+
+        await stop.CancelAsync();
+        try
+        {
+            await receiving;
+        }
+        catch (OperationCanceledException)
+        {
+            // Expected: we stopped it.
+        }
+
+        return ExitCodes.Ok;
+    }
+}
+
+/// <summary>Two copies at once between a connected socket and a pair of streams, as netcat does.</summary>
+internal static class Relay
+{
+    /// <summary>Returns when the peer has closed (0), or when the connection broke (1).</summary>
+    public static async Task<int> RunAsync(Socket socket, Stream input, Stream output, string peer, CancellationToken cancellation)
+    {
+        await using var network = new NetworkStream(socket, ownsSocket: false);
+        var sending = Task.Run(async () =>
+        {
+            await input.CopyToAsync(network, cancellation);
+            // stdin ended: tell the peer we are done sending, and keep listening for its answers.
+            socket.Shutdown(SocketShutdown.Send);
+        }, cancellation);
+
+        try
+        {
+            var buffer = new byte[16 * 1024];
+            int read;
+            while ((read = await network.ReadAsync(buffer, cancellation)) > 0)
+            {
+                await output.WriteAsync(buffer.AsMemory(0, read), cancellation);
+                await output.FlushAsync(cancellation);
+            }
+        }
+        catch (IOException)
+        {
+            return Cli.Fail($"connection to {peer} lost", ExitCodes.Failure);
+        }
+
+        return ExitCodes.Ok;
+    }
+}

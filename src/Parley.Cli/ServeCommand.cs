@@ -1,0 +1,129 @@
+using System.CommandLine;
+using System.Net;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+using Parley.Server.Hosting;
+
+namespace Parley.Cli;
+
+/// <summary><c>parley serve</c>: runs any set of services in one process.</summary>
+internal static class ServeCommand
+{
+    public static Command Create()
+    {
+        var ports = new (ServiceKind Kind, Option<int?> Option)[]
+        {
+            (ServiceKind.Chat, new Option<int?>("--chat") { Description = "Run the chat service on PORT (0 picks a free port)", HelpName = "PORT" }),
+            (ServiceKind.Greet, new Option<int?>("--greet") { Description = "Run the greeting service (welcome!, hello X, exit) on PORT", HelpName = "PORT" }),
+            (ServiceKind.Echo, new Option<int?>("--echo") { Description = "Run the echo service on PORT", HelpName = "PORT" }),
+            (ServiceKind.UdpGreet, new Option<int?>("--udp-greet") { Description = "Run the UDP greeting service (Hello, X!) on PORT", HelpName = "PORT" }),
+            (ServiceKind.UdpEcho, new Option<int?>("--udp-echo") { Description = "Run the UDP echo service on PORT", HelpName = "PORT" }),
+        };
+        var bind = new Option<string>("--bind") { Description = "Address to listen on (::1 and :: work; 0.0.0.0 exposes the server to the network)", DefaultValueFactory = _ => "127.0.0.1", HelpName = "ADDR" };
+        var framing = new Option<string>("--framing") { Description = "line: one message per LF-ended line; raw: every read is a message (the tutorials' programs)", DefaultValueFactory = _ => "line" };
+        framing.AcceptOnlyFromAmong("line", "raw");
+        var reply = new Option<string?>("--reply") { Description = "Echo service: answer every message with TEXT instead of echoing it", HelpName = "TEXT" };
+        var backlog = new Option<int>("--backlog") { Description = "Listen backlog: connections the kernel queues before they are accepted", DefaultValueFactory = _ => 512, HelpName = "N" };
+        var maxLine = new Option<int>("--max-line") { Description = "Longest line accepted, in bytes; longer ones are discarded with an error", DefaultValueFactory = _ => 4096, HelpName = "BYTES" };
+        var maxBacklog = new Option<long>("--max-backlog") { Description = "Outbound bytes queued for one chat member before it is cut off as too slow", DefaultValueFactory = _ => 1024 * 1024, HelpName = "BYTES" };
+        var logLevel = new Option<LogLevel>("--log-level") { Description = "Least important log messages written to stderr", DefaultValueFactory = _ => LogLevel.Information };
+
+        var command = new Command("serve", "Run the chat, greeting, echo and UDP services (with no service flag: chat on 9999).");
+        foreach (var (_, option) in ports)
+        {
+            command.Options.Add(option);
+        }
+
+        command.Options.Add(bind);
+        command.Options.Add(framing);
+        command.Options.Add(reply);
+        command.Options.Add(backlog);
+        command.Options.Add(maxLine);
+        command.Options.Add(maxBacklog);
+        command.Options.Add(logLevel);
+
+        command.SetAction((parse, cancellation) => Cli.RunAsync(async token =>
+        {
+            var options = new ServerOptions
+            {
+                BindAddress = ParseBindAddress(parse.GetValue(bind)!),
+                Framing = parse.GetValue(framing) == "raw" ? Framing.Raw : Framing.Line,
+                EchoReply = parse.GetValue(reply),
+                ListenBacklog = parse.GetValue(backlog),
+                MaxLineBytes = parse.GetValue(maxLine),
+                MaxBacklogBytes = parse.GetValue(maxBacklog),
+            };
+            foreach (var (kind, option) in ports)
+            {
+                if (parse.GetValue(option) is int port)
+                {
+                    options.Services.Add(new ServiceBinding(kind, port));
+                }
+            }
+
+            if (options.Validate() is { } problem)
+            {
+                throw new UsageException(problem);
+            }
+
+            return await ServeAsync(options, parse.GetValue(logLevel), token);
+        }, cancellation));
+        return command;
+    }
+
+    private static async Task<int> ServeAsync(ServerOptions options, LogLevel logLevel, CancellationToken cancellation)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using var signals = Cli.OnTerminationSignals(stop.Cancel);
+        var server = await ParleyServer.StartAsync(options, logging => ConfigureLogging(logging, logLevel), cancellation);
+        await using (server)
+        {
+            foreach (var endpoint in server.Endpoints)
+            {
+                Console.Out.WriteLine(endpoint.ToString());
+            }
+
+            await Console.Out.FlushAsync(cancellation);
+            try
+            {
+                await Task.Delay(Timeout.Infinite, stop.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                // SIGINT or SIGTERM: fall through to the graceful stop.
+            }
+
+            await server.StopAsync(CancellationToken.None);
+        }
+
+        return ExitCodes.Ok;
+    }
+
+    private static IPAddress ParseBindAddress(string text)
+    {
+        if (text.Equals("localhost", StringComparison.OrdinalIgnoreCase))
+        {
+            return IPAddress.Loopback;
+        }
+
+        return IPAddress.TryParse(text.Trim('[', ']'), out var address)
+            ? address
+            : throw new UsageException($"--bind: '{text}' is not an IP address (try 127.0.0.1, ::1 or 0.0.0.0)");
+    }
+
+    // stdout carries only the "listening on" lines that scripts read; every log line goes to stderr.
+    private static void ConfigureLogging(ILoggingBuilder logging, LogLevel level)
+    {
+        logging.ClearProviders();
+        logging.SetMinimumLevel(level);
+        logging.AddFilter("Microsoft", level > LogLevel.Warning ? level : LogLevel.Warning);
+        logging.AddSimpleConsole(console =>
+        {
+            console.SingleLine = true;
+            console.TimestampFormat = "HH:mm:ss ";
+            console.UseUtcTimestamp = false;
+        });
+        logging.Services.Configure<ConsoleLoggerOptions>(console => console.LogToStandardErrorThreshold = LogLevel.Trace);
+    }
+}

@@ -1,0 +1,135 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using Parley.Protocol.Chat;
+using Parley.Protocol.Framing;
+using Parley.Protocol.Text;
+
+namespace Parley.Client;
+
+/// <summary>
+/// A chat connection that speaks the JSON format: connect, send lines, and read what the server says as
+/// <see cref="ChatEvent"/>s. The console client, the tests and the benchmark all use it.
+/// </summary>
+public sealed class ChatClient : IAsyncDisposable
+{
+    // Generous: the server caps its own lines, but a /who of a big room is one long JSON line.
+    private const int MaxIncomingLineBytes = 1024 * 1024;
+
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly PipeReader _input;
+    private readonly SemaphoreSlim _sendGate = new(1, 1);
+
+    private ChatClient(Socket socket, HostPort server)
+    {
+        _socket = socket;
+        Server = server;
+        _stream = new NetworkStream(socket, ownsSocket: true);
+        _input = PipeReader.Create(_stream);
+    }
+
+    public HostPort Server { get; }
+
+    /// <summary>
+    /// Connects and sets the session up: JSON format first, then the name (so the room only ever sees that
+    /// name), then the room.
+    /// </summary>
+    public static async Task<ChatClient> ConnectAsync(HostPort server, string? name, string? room, CancellationToken cancellation)
+    {
+        var socket = await Connector.ConnectTcpAsync(server, cancellation);
+        var client = new ChatClient(socket, server);
+        var hello = new StringBuilder("/format json\n");
+        if (!string.IsNullOrEmpty(name))
+        {
+            hello.Append("/nick ").Append(name).Append('\n');
+        }
+
+        if (!string.IsNullOrEmpty(room))
+        {
+            hello.Append("/join ").Append(room).Append('\n');
+        }
+
+        await client.SendRawAsync(hello.ToString(), cancellation);
+        return client;
+    }
+
+    /// <summary>Sends one line; an LF inside it would start a second line, so it is cut there.</summary>
+    public Task SendAsync(string line, CancellationToken cancellation)
+    {
+        int newline = line.IndexOfAny(['\r', '\n']);
+        return SendRawAsync((newline < 0 ? line : line[..newline]) + "\n", cancellation);
+    }
+
+    /// <summary>Stops sending (half-close); the server still answers what was sent.</summary>
+    public void CompleteSending() => _socket.Shutdown(SocketShutdown.Send);
+
+    /// <summary>Everything the server says, until it closes the connection.</summary>
+    public async IAsyncEnumerable<ChatEvent> ReadEventsAsync([EnumeratorCancellation] CancellationToken cancellation)
+    {
+        var lines = new LineReader(MaxIncomingLineBytes);
+        while (true)
+        {
+            var result = await _input.ReadAsync(cancellation);
+            var buffer = result.Buffer;
+            var events = new List<ChatEvent>();
+            while (true)
+            {
+                var found = lines.TryRead(ref buffer, out var line);
+                if (found == LineReadResult.NeedMoreData)
+                {
+                    break;
+                }
+
+                if (found == LineReadResult.Line)
+                {
+                    events.Add(Parse(line));
+                }
+            }
+
+            _input.AdvanceTo(buffer.Start, buffer.End);
+            foreach (var chatEvent in events)
+            {
+                yield return chatEvent;
+            }
+
+            if (result.IsCompleted)
+            {
+                yield break;
+            }
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _input.CompleteAsync();
+        await _stream.DisposeAsync();
+        _sendGate.Dispose();
+    }
+
+    // A line that is not JSON (an older server, a proxy's banner) is still shown, as a notice.
+    private static ChatEvent Parse(ReadOnlySequence<byte> line)
+    {
+        byte[]? copy = line.IsSingleSegment ? null : line.ToArray();
+        var span = copy ?? line.FirstSpan;
+        return ChatEventParser.TryParse(span, out var chatEvent)
+            ? chatEvent
+            : new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow) { Text = TextSanitizer.Sanitize(span) };
+    }
+
+    private async Task SendRawAsync(string text, CancellationToken cancellation)
+    {
+        byte[] bytes = Encoding.UTF8.GetBytes(text);
+        await _sendGate.WaitAsync(cancellation);
+        try
+        {
+            await _stream.WriteAsync(bytes, cancellation);
+        }
+        finally
+        {
+            _sendGate.Release();
+        }
+    }
+}

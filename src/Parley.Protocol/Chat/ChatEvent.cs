@@ -1,0 +1,48 @@
+namespace Parley.Protocol.Chat;
+
+/// <summary>The kinds of line the chat service writes; the JSON <c>type</c> field is the lower-case name.</summary>
+public enum ChatEventType
+{
+    Message,
+    Action,
+    Private,
+    Join,
+    Leave,
+    Nick,
+    Notice,
+    Error,
+    Who,
+    Rooms,
+    Pong,
+}
+
+/// <summary>One room's entry in a <c>/rooms</c> answer.</summary>
+public readonly record struct RoomCount(string Room, int Members);
+
+/// <summary>
+/// Something the server tells a client. It is formatted to wire bytes once per format and the same bytes go
+/// to every recipient, so nothing here may depend on who receives it.
+/// </summary>
+public sealed record ChatEvent(ChatEventType Type, DateTimeOffset Timestamp)
+{
+    /// <summary>The room it happened in; empty for private messages and server answers outside a room.</summary>
+    public string Room { get; init; } = string.Empty;
+
+    /// <summary>Who said or did it; for a rename, the old name.</summary>
+    public string From { get; init; } = string.Empty;
+
+    /// <summary>The message or action text, the notice or error text, or the reason a member left.</summary>
+    public string Text { get; init; } = string.Empty;
+
+    /// <summary>For room messages and actions: increasing within a room, so a client can order and de-duplicate.</summary>
+    public long? Id { get; init; }
+
+    /// <summary>For a rename: the new name.</summary>
+    public string? To { get; init; }
+
+    /// <summary>For <c>/who</c>: the members of the room.</summary>
+    public IReadOnlyList<string>? Members { get; init; }
+
+    /// <summary>For <c>/rooms</c>: every room and how many are in it.</summary>
+    public IReadOnlyList<RoomCount>? Rooms { get; init; }
+}

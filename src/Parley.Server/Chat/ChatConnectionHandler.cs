@@ -1,0 +1,240 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Parley.Protocol.Chat;
+using Parley.Protocol.Text;
+using Parley.Server.Connections;
+using Parley.Server.Hosting;
+using Parley.Server.Logging;
+
+namespace Parley.Server.Chat;
+
+/// <summary>
+/// The chat service on one connection: a reader that turns lines into hub calls and a writer that drains the
+/// member's queue. The reader never writes and never waits on another member.
+/// </summary>
+internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, IHostApplicationLifetime lifetime, ILogger<ChatConnectionHandler> logger)
+    : ServiceConnectionHandler(lifetime, logger)
+{
+    // How long a member that was cut off or told the server is stopping gets to take its last line before the socket is dropped.
+    private static readonly TimeSpan LastLineGrace = TimeSpan.FromSeconds(2);
+
+    protected override async Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
+    {
+        var queue = new OutboundQueue(options.MaxBacklogBytes);
+        bool raw = options.Framing == Framing.Raw;
+        var member = raw ? hub.ConnectRaw(remote, queue) : hub.Connect(remote, queue);
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellation, member.CutOffToken);
+        var writing = queue.DrainAsync(connection.Transport.Output, connection.ConnectionClosed);
+        var sink = raw ? (ChatSink)new RawChatSink(hub, member) : new LineChatSink(hub, member, options, Logger);
+        using var nickGrace = raw ? null : new Timer(static state => ((LineChatSink)state!).AnnounceJoin(), sink, options.NickGracePeriod, Timeout.InfiniteTimeSpan);
+        try
+        {
+            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session.Token);
+        }
+        catch (OperationCanceledException) when (session.IsCancellationRequested)
+        {
+            // Cut off, stopped, or the client went away: the finally block below says goodbye either way.
+        }
+        finally
+        {
+            if (raw)
+            {
+                hub.DisconnectRaw(member);
+            }
+            else
+            {
+                hub.Disconnect(member, member.CutOffReason is { Length: > 0 } cut ? cut : sink.QuitReason);
+            }
+
+            if (member.CutOffReason == "too slow")
+            {
+                ChatLog.SlowConsumer(Logger, member.Name, remote, options.MaxBacklogBytes);
+            }
+
+            queue.Complete();
+            await FinishWritingAsync(connection, writing);
+            member.Dispose();
+        }
+    }
+
+    private static async Task FinishWritingAsync(ConnectionContext connection, Task writing)
+    {
+        try
+        {
+            await writing.WaitAsync(LastLineGrace);
+        }
+        catch (TimeoutException)
+        {
+            // A peer that does not read cannot hold the connection open: drop it, which ends the flush.
+            connection.Abort(new ConnectionAbortedException("the peer stopped reading"));
+        }
+        catch (Exception)
+        {
+            // The writer ends with the connection; how it ended was already logged by the transport.
+        }
+
+        try
+        {
+            await writing;
+        }
+        catch (Exception)
+        {
+            // As above.
+        }
+    }
+
+    private abstract class ChatSink : IMessageSink
+    {
+        public string QuitReason { get; protected set; } = "connection closed";
+
+        public abstract ValueTask<bool> OnMessageAsync(ReadOnlySequence<byte> message);
+
+        public abstract ValueTask<bool> OnLineTooLongAsync();
+
+        public ValueTask OnBatchEndAsync() => ValueTask.CompletedTask;
+    }
+
+    private sealed class RawChatSink(ChatHub hub, ChatMember member) : ChatSink
+    {
+        public override ValueTask<bool> OnMessageAsync(ReadOnlySequence<byte> message)
+        {
+            if (message.Length == 4 && message.FirstSpan.Length == 4 && message.FirstSpan.SequenceEqual("exit"u8))
+            {
+                return ValueTask.FromResult(false);
+            }
+
+            hub.RelayRaw(member, RawSanitizer.Sanitize(message.IsSingleSegment ? message.FirstSpan : message.ToArray()));
+            return ValueTask.FromResult(true);
+        }
+
+        public override ValueTask<bool> OnLineTooLongAsync() => ValueTask.FromResult(true);
+    }
+
+    private sealed class LineChatSink(ChatHub hub, ChatMember member, ServerOptions options, ILogger logger) : ChatSink
+    {
+        private static readonly string[] Help =
+        [
+            "commands:",
+            "/nick NAME          take a name",
+            "/join ROOM          leave this room and enter ROOM",
+            "/who                the members of this room",
+            "/rooms              the rooms and how many are in each",
+            "/msg NAME text      a private message",
+            "/me text            an action",
+            "/format text|json   how the server writes to you",
+            "/ping [token]       answered with pong, after everything you sent before it",
+            "/quit [reason]      leave (so does the line: exit)",
+            "//text              sends /text",
+        ];
+
+        public void AnnounceJoin() => hub.AnnounceJoin(member);
+
+        public override ValueTask<bool> OnMessageAsync(ReadOnlySequence<byte> message)
+        {
+            var input = ChatInput.Parse(TextSanitizer.Sanitize(message));
+            // A client that sets itself up first (/format, then /nick) is introduced once, under its chosen name.
+            if (input.Kind is not (ChatInputKind.Nick or ChatInputKind.Format))
+            {
+                hub.AnnounceJoin(member);
+            }
+
+            return ValueTask.FromResult(Dispatch(input));
+        }
+
+        public override ValueTask<bool> OnLineTooLongAsync()
+        {
+            ConnectionLog.LineTooLong(logger, member.Remote, options.MaxLineBytes);
+            Reply(ChatEventType.Error, $"line too long (max {options.MaxLineBytes} bytes)");
+            return ValueTask.FromResult(true);
+        }
+
+        private bool Dispatch(ChatInput input)
+        {
+            switch (input.Kind)
+            {
+                case ChatInputKind.Message:
+                    if (input.Argument.Length > 0)
+                    {
+                        hub.Say(member, input.Argument);
+                    }
+
+                    break;
+                case ChatInputKind.Action:
+                    Check(input.Text.Length > 0 ? null : "usage: /me text", () => hub.Act(member, input.Text));
+                    break;
+                case ChatInputKind.Nick:
+                    Check(input.Argument.Length > 0 ? hub.Rename(member, input.Argument) : "usage: /nick NAME", () => ChatLog.NickChanged(logger, member.Remote, member.Name));
+                    hub.AnnounceJoin(member);
+                    break;
+                case ChatInputKind.Join:
+                    Check(input.Argument.Length > 0 ? hub.Join(member, input.Argument) : "usage: /join ROOM", static () => { });
+                    break;
+                case ChatInputKind.Private:
+                    Check(input.Argument.Length > 0 && input.Text.Length > 0 ? hub.SendPrivate(member, input.Argument, input.Text) : "usage: /msg NAME text", static () => { });
+                    break;
+                case ChatInputKind.Who:
+                    member.Send(new OutboundMessage(hub.Who(member)));
+                    break;
+                case ChatInputKind.Rooms:
+                    member.Send(new OutboundMessage(hub.Rooms()));
+                    break;
+                case ChatInputKind.Format:
+                    SetFormat(input.Argument);
+                    break;
+                case ChatInputKind.Help:
+                    foreach (string line in Help)
+                    {
+                        Reply(ChatEventType.Notice, line);
+                    }
+
+                    break;
+                case ChatInputKind.Ping:
+                    Reply(ChatEventType.Pong, input.Text);
+                    break;
+                case ChatInputKind.Quit:
+                    QuitReason = input.Text.Length > 0 ? input.Text : "quit";
+                    return false;
+                default:
+                    Reply(ChatEventType.Error, $"unknown command /{input.Argument} (try /help)");
+                    break;
+            }
+
+            return true;
+        }
+
+        private void SetFormat(string format)
+        {
+            switch (format.ToLowerInvariant())
+            {
+                case "text":
+                    member.Format = ChatFormat.Text;
+                    break;
+                case "json":
+                    member.Format = ChatFormat.Json;
+                    break;
+                default:
+                    Reply(ChatEventType.Error, "usage: /format text|json");
+                    return;
+            }
+
+            Reply(ChatEventType.Notice, $"format is now {format.ToLowerInvariant()}");
+        }
+
+        private void Check(string? problem, Action onSuccess)
+        {
+            if (problem is null)
+            {
+                onSuccess();
+            }
+            else
+            {
+                Reply(ChatEventType.Error, problem);
+            }
+        }
+
+        private void Reply(ChatEventType type, string text) =>
+            member.Send(new OutboundMessage(new ChatEvent(type, DateTimeOffset.UtcNow) { Text = text, Room = member.Room?.Name ?? string.Empty }));
+    }
+}

@@ -1,0 +1,131 @@
+using System.Net;
+
+namespace Parley.Server.Hosting;
+
+/// <summary>How TCP services cut the byte stream into messages.</summary>
+public enum Framing
+{
+    /// <summary>UTF-8 lines ended by LF; the default.</summary>
+    Line,
+
+    /// <summary>Every read is one message, for the tutorials' programs that never send a newline.</summary>
+    Raw,
+}
+
+/// <summary>The services a <c>parley serve</c> process runs.</summary>
+public enum ServiceKind
+{
+    Chat,
+    Greet,
+    Echo,
+    UdpGreet,
+    UdpEcho,
+}
+
+/// <summary>One service to run and the port to run it on (0 picks a free one).</summary>
+public readonly record struct ServiceBinding(ServiceKind Kind, int Port);
+
+/// <summary>Everything <c>parley serve</c> is told; validated by <see cref="Validate"/> before anything binds.</summary>
+public sealed class ServerOptions
+{
+    /// <summary>The port the tutorials use, and so the chat service's default.</summary>
+    public const int DefaultChatPort = 9999;
+
+    /// <summary>Defaults to one chat service on <see cref="DefaultChatPort"/> when left empty.</summary>
+    public List<ServiceBinding> Services { get; } = [];
+
+    /// <summary>Defaults to loopback: exposing a server to the network must be asked for (<c>--bind 0.0.0.0</c>).</summary>
+    public IPAddress BindAddress { get; set; } = IPAddress.Loopback;
+
+    public Framing Framing { get; set; } = Framing.Line;
+
+    /// <summary>A fixed reply for the echo service (the tutorials' "ok, 问题正在处理中..."); null echoes each message.</summary>
+    public string? EchoReply { get; set; }
+
+    /// <summary>Defaults to 512: the kernel caps it at somaxconn anyway, and bursts of connects must not be refused.</summary>
+    public int ListenBacklog { get; set; } = 512;
+
+    /// <summary>
+    /// Defaults to 4096 bytes. A longer line is dropped up to its LF and answered with an error, never buffered,
+    /// so one client cannot make the server hold an unbounded line.
+    /// </summary>
+    public int MaxLineBytes { get; set; } = 4096;
+
+    /// <summary>
+    /// Defaults to 1 MiB per member: enough for thousands of queued chat lines, small enough that 10,000 members who
+    /// stop reading cannot exhaust memory. A member past it is disconnected as too slow; the room never waits.
+    /// </summary>
+    public long MaxBacklogBytes { get; set; } = 1024 * 1024;
+
+    /// <summary>
+    /// Defaults to 1 second: how long a new chat connection has to send <c>/nick</c> before the room is told a
+    /// guest joined. Scripts that send <c>/nick</c> first are then only ever seen by their chosen name.
+    /// </summary>
+    public TimeSpan NickGracePeriod { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>Defaults to 4 seconds, so the process exits within the 5 seconds the protocol promises.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(4);
+
+    /// <summary>Defaults to 64 KiB, the largest UDP payload that fits an IPv4 datagram.</summary>
+    public int MaxDatagramBytes { get; set; } = 65507;
+
+    public IReadOnlyList<ServiceBinding> EffectiveServices =>
+        Services.Count > 0 ? Services : [new ServiceBinding(ServiceKind.Chat, DefaultChatPort)];
+
+    /// <summary>Returns what is wrong in one line a user can act on, or null.</summary>
+    public string? Validate()
+    {
+        foreach (var service in Services)
+        {
+            if (service.Port is < 0 or > 65535)
+            {
+                return $"--{ServiceNames.Of(service.Kind)}: port {service.Port} is not between 0 and 65535";
+            }
+        }
+
+        var tcpPorts = Services.Where(s => s.Port != 0 && !ServiceNames.IsUdp(s.Kind)).GroupBy(s => s.Port).FirstOrDefault(g => g.Count() > 1);
+        if (tcpPorts is not null)
+        {
+            return $"port {tcpPorts.Key} is given to more than one TCP service";
+        }
+
+        var udpPorts = Services.Where(s => s.Port != 0 && ServiceNames.IsUdp(s.Kind)).GroupBy(s => s.Port).FirstOrDefault(g => g.Count() > 1);
+        if (udpPorts is not null)
+        {
+            return $"port {udpPorts.Key} is given to more than one UDP service";
+        }
+
+        if (MaxLineBytes < 16)
+        {
+            return "--max-line must be at least 16 bytes";
+        }
+
+        if (ListenBacklog < 1)
+        {
+            return "--backlog must be at least 1";
+        }
+
+        if (MaxBacklogBytes < 1024)
+        {
+            return "--max-backlog must be at least 1024 bytes";
+        }
+
+        return null;
+    }
+}
+
+/// <summary>The names users see for each service, in flags and in the "listening on" lines.</summary>
+public static class ServiceNames
+{
+    public static string Of(ServiceKind kind) => kind switch
+    {
+        ServiceKind.Chat => "chat",
+        ServiceKind.Greet => "greet",
+        ServiceKind.Echo => "echo",
+        ServiceKind.UdpGreet => "udp-greet",
+        ServiceKind.UdpEcho => "udp-echo",
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    public static bool IsUdp(ServiceKind kind) => kind is ServiceKind.UdpGreet or ServiceKind.UdpEcho;
+}

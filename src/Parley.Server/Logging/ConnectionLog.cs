@@ -1,0 +1,44 @@
+using Microsoft.Extensions.Logging;
+
+namespace Parley.Server.Logging;
+
+// Event IDs are part of the log contract: add new ones, never renumber.
+internal static partial class ConnectionLog
+{
+    // The tutorials' wording, kept on purpose: their users grep for it.
+    [LoggerMessage(1, LogLevel.Information, "Accept new connection from {Remote}", EventName = "ConnectionAccepted")]
+    public static partial void Accepted(ILogger logger, string remote);
+
+    [LoggerMessage(2, LogLevel.Information, "Connection from {Remote} closed", EventName = "ConnectionClosed")]
+    public static partial void Closed(ILogger logger, string remote);
+
+    [LoggerMessage(3, LogLevel.Debug, "Connection from {Remote} ended abruptly: {Reason}", EventName = "ConnectionReset")]
+    public static partial void Reset(ILogger logger, string remote, string reason);
+
+    [LoggerMessage(4, LogLevel.Error, "Connection {ConnectionId} from {Remote} failed", EventName = "ConnectionFailed")]
+    public static partial void Failed(ILogger logger, Exception exception, string connectionId, string remote);
+
+    [LoggerMessage(5, LogLevel.Information, "Line too long from {Remote} (max {MaxBytes} bytes): discarded", EventName = "LineTooLong")]
+    public static partial void LineTooLong(ILogger logger, string remote, int maxBytes);
+}
+
+internal static partial class ChatLog
+{
+    [LoggerMessage(20, LogLevel.Information, "{Remote} is now {Name}", EventName = "NickChanged")]
+    public static partial void NickChanged(ILogger logger, string remote, string name);
+
+    [LoggerMessage(21, LogLevel.Information, "{Name} ({Remote}) cut off: outbound backlog passed {MaxBytes} bytes", EventName = "SlowConsumer")]
+    public static partial void SlowConsumer(ILogger logger, string name, string remote, long maxBytes);
+
+    [LoggerMessage(22, LogLevel.Information, "Telling {Count} chat connections that the server is shutting down", EventName = "ShuttingDown")]
+    public static partial void ShuttingDown(ILogger logger, int count);
+}
+
+internal static partial class UdpLog
+{
+    [LoggerMessage(40, LogLevel.Debug, "Received from {Remote}", EventName = "DatagramReceived")]
+    public static partial void Received(ILogger logger, string remote);
+
+    [LoggerMessage(41, LogLevel.Debug, "UDP receive on {Service} failed: {Reason}", EventName = "DatagramFailed")]
+    public static partial void Failed(ILogger logger, string service, string reason);
+}
