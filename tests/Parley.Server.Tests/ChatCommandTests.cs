@@ -1,0 +1,197 @@
+using System.Text.Json;
+using Parley.Server.Hosting;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+public class ChatCommandTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync(ServiceKind.Chat);
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task BroadcastReachesEveryoneButTheSender()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await using var carol = await _server.JoinChatAsync("carol");
+
+        await alice.SendLineAsync("hello room");
+        await bob.ExpectLineAsync("<alice> hello room");
+        await carol.ExpectLineAsync("<alice> hello room");
+
+        // Alice's next line proves she was not sent her own: the first line she reads after joins is the pong.
+        await alice.SendLineAsync("/ping mark");
+        string next = await alice.ExpectLineAsync(line => !line.EndsWith("joined #lobby", StringComparison.Ordinal), "a line that is not a join");
+        Assert.Equal("* pong mark", next);
+    }
+
+    [Fact]
+    public async Task ANickSentFirstMeansNobodySeesTheGuestName()
+    {
+        await using var watcher = await _server.JoinChatAsync("watcher");
+        await using var dana = await _server.ConnectAsync();
+        await dana.SendLineAsync("/nick dana");
+        await dana.SendLineAsync("hi");
+
+        string joined = await watcher.ReadLineAsync() ?? "";
+        Assert.Equal("* dana joined #lobby", joined);
+        Assert.Equal("<dana> hi", await watcher.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task AGuestWhoSaysNothingIsAnnouncedAfterTheGracePeriod()
+    {
+        await using var watcher = await _server.JoinChatAsync("watcher");
+        await using var guest = await _server.ConnectAsync();
+        string joined = await watcher.ExpectLineAsync(line => line.StartsWith("* guest-", StringComparison.Ordinal), "a guest joining");
+        Assert.Matches(@"^\* guest-\d+ joined #lobby$", joined);
+    }
+
+    [Fact]
+    public async Task RenameAndLeaveAreAnnouncedToTheRoom()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+
+        await alice.SendLineAsync("/nick al");
+        await bob.ExpectLineAsync("* alice is now known as al");
+        await alice.ExpectLineAsync("* alice is now known as al");
+
+        await alice.SendLineAsync("/quit gone fishing");
+        await bob.ExpectLineAsync("* al left #lobby (gone fishing)");
+        Assert.Null(await alice.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task ExitAsAWholeLineLeavesLikeTheTutorialsClient()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await alice.SendLineAsync("exit");
+        await bob.ExpectLineAsync("* alice left #lobby (quit)");
+        // The server closes the connection: reading to the end returns rather than timing out.
+        Assert.DoesNotContain(await alice.ReadToEndAsync(), line => line.StartsWith('<'));
+    }
+
+    [Fact]
+    public async Task JoinMovesAMemberBetweenRoomsAndRoomsAreSeparate()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await alice.SendLineAsync("/join #dev");
+        await bob.ExpectLineAsync("* alice left #lobby");
+        await alice.ExpectLineAsync("* alice joined #dev");
+
+        await bob.SendLineAsync("only the lobby hears this");
+        await bob.SendLineAsync("/join dev");
+        await alice.ExpectLineAsync("* bob joined #dev");
+        await bob.SendLineAsync("now dev hears me");
+        // The lobby line was never delivered to dev: the next message alice sees is this one.
+        Assert.Equal("<bob> now dev hears me", await alice.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task WhoListsTheRoomAndRoomsCountsMembers()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await bob.SendLineAsync("/join side");
+        await bob.ExpectLineAsync("* bob joined #side");
+
+        await alice.SendLineAsync("/who");
+        await alice.ExpectLineAsync("* members of #lobby: alice");
+        await alice.SendLineAsync("/rooms");
+        await alice.ExpectLineAsync("* rooms: #lobby (1), #side (1)");
+    }
+
+    [Fact]
+    public async Task PrivateMessagesReachOnlyTheirRecipientWhereverTheyAre()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await using var carol = await _server.JoinChatAsync("carol");
+        await bob.SendLineAsync("/join elsewhere");
+        await bob.ExpectLineAsync("* bob joined #elsewhere");
+
+        await alice.SendLineAsync("/msg BOB psst, secret");
+        await bob.ExpectLineAsync("*alice* psst, secret");
+        await alice.SendLineAsync("/msg nobody hello");
+        await alice.ExpectLineAsync("! no such user: nobody");
+
+        await carol.SendLineAsync("/ping done");
+        await carol.ExpectLineAsync(line => line == "* pong done" || line.Contains("secret", StringComparison.Ordinal), "pong");
+        Assert.DoesNotContain(carol.Seen, line => line.Contains("secret", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task ActionLinesAndDoubleSlash()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await alice.SendLineAsync("/me waves");
+        await bob.ExpectLineAsync("* alice waves");
+        await alice.SendLineAsync("//nick is how you rename");
+        await bob.ExpectLineAsync("<alice> /nick is how you rename");
+    }
+
+    [Fact]
+    public async Task NamesAreUniqueIgnoringCaseAndUnicodeNamesWork()
+    {
+        await using var zhang = await _server.JoinChatAsync("张康");
+        await using var alice = await _server.JoinChatAsync("Alice");
+        await using var other = await _server.JoinChatAsync("other");
+
+        await other.SendLineAsync("/nick ALICE");
+        await other.ExpectLineAsync("! the name ALICE is taken");
+        await other.SendLineAsync("/nick two words");
+        await other.ExpectLineAsync(line => line.StartsWith("! invalid name:", StringComparison.Ordinal), "an invalid name error");
+
+        await zhang.SendLineAsync("你好");
+        await alice.ExpectLineAsync("<张康> 你好");
+    }
+
+    [Fact]
+    public async Task HelpListsTheCommandsAndUnknownCommandsAreErrors()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await alice.SendLineAsync("/help");
+        foreach (string command in new[] { "/nick", "/join", "/who", "/rooms", "/msg", "/me", "/format", "/quit" })
+        {
+            await alice.ExpectLineAsync(line => line.StartsWith($"* {command} ", StringComparison.Ordinal), command);
+        }
+
+        await alice.SendLineAsync("/dance");
+        await alice.ExpectLineAsync("! unknown command /dance (try /help)");
+    }
+
+    [Fact]
+    public async Task JsonFormatCarriesTypeRoomFromTextTimestampAndIncreasingIds()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await bob.SendLineAsync("/format json");
+        await bob.ExpectLineAsync(line => line.Contains("\"format is now json\"", StringComparison.Ordinal), "format notice");
+
+        await alice.SendLineAsync("first");
+        await alice.SendLineAsync("second");
+        using var first = JsonDocument.Parse(await bob.ReadLineAsync() ?? "");
+        using var second = JsonDocument.Parse(await bob.ReadLineAsync() ?? "");
+        var one = first.RootElement;
+        Assert.Equal("message", one.GetProperty("type").GetString());
+        Assert.Equal("lobby", one.GetProperty("room").GetString());
+        Assert.Equal("alice", one.GetProperty("from").GetString());
+        Assert.Equal("first", one.GetProperty("text").GetString());
+        Assert.True(DateTimeOffset.TryParse(one.GetProperty("ts").GetString(), out var ts));
+        Assert.InRange(ts, DateTimeOffset.UtcNow.AddMinutes(-1), DateTimeOffset.UtcNow.AddMinutes(1));
+        Assert.True(second.RootElement.GetProperty("id").GetInt64() > one.GetProperty("id").GetInt64());
+
+        await alice.SendLineAsync("/quit");
+        using var leave = JsonDocument.Parse(await bob.ReadLineAsync() ?? "");
+        Assert.Equal("leave", leave.RootElement.GetProperty("type").GetString());
+        Assert.Equal("alice", leave.RootElement.GetProperty("from").GetString());
+    }
+}

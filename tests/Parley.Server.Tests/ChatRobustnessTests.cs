@@ -1,0 +1,175 @@
+using System.Text;
+using System.Text.RegularExpressions;
+using Parley.Server.Hosting;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+public partial class ChatRobustnessTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync([ServiceKind.Chat], Framing.Line, o => o.MaxLineBytes = 64);
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    [Fact]
+    public async Task AHundredClientsEachGetEveryOtherClientsLinesInSendOrder()
+    {
+        const int Clients = 100;
+        const int LinesEach = 3;
+        var clients = new LineClient[Clients];
+        for (int i = 0; i < Clients; i++)
+        {
+            clients[i] = await _server.ConnectAsync();
+            await clients[i].SendLineAsync($"/nick c{i}");
+        }
+
+        // A pong proves the server has the client in the room, so nothing sent after this can miss it.
+        await Task.WhenAll(clients.Select(async c =>
+        {
+            await c.SendLineAsync("/ping ready");
+            await c.ExpectLineAsync("* pong ready");
+        })).DefaultTimeout(TimeSpan.FromSeconds(30));
+
+        await Task.WhenAll(clients.Select(async (c, i) =>
+        {
+            for (int n = 0; n < LinesEach; n++)
+            {
+                await c.SendLineAsync($"line {n} from c{i}");
+            }
+        })).DefaultTimeout(TimeSpan.FromSeconds(30));
+
+        var received = await Task.WhenAll(clients.Select(async (c, i) =>
+        {
+            var lines = new List<string>();
+            while (lines.Count < (Clients - 1) * LinesEach)
+            {
+                string line = await c.ExpectLineAsync(l => l.StartsWith('<'), "a message");
+                lines.Add(line);
+            }
+
+            return lines;
+        })).DefaultTimeout(TimeSpan.FromSeconds(60));
+
+        for (int i = 0; i < Clients; i++)
+        {
+            var bySender = received[i].Select(l => MessagePattern().Match(l)).GroupBy(m => m.Groups["sender"].Value).ToDictionary(g => g.Key, g => g.Select(m => int.Parse(m.Groups["n"].Value, System.Globalization.CultureInfo.InvariantCulture)).ToList());
+            Assert.False(bySender.ContainsKey($"c{i}"), $"c{i} received its own line");
+            Assert.Equal(Clients - 1, bySender.Count);
+            Assert.All(bySender.Values, order => Assert.Equal([0, 1, 2], order));
+        }
+
+        foreach (var client in clients)
+        {
+            await client.DisposeAsync();
+        }
+    }
+
+    [Fact]
+    public async Task ACharacterSplitAcrossTwoWritesArrivesWhole()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        byte[] bytes = Encoding.UTF8.GetBytes("张康\n");
+        await alice.SendAsync(bytes[..1]);
+        await alice.SendAsync(bytes[1..4]);
+        await alice.SendAsync(bytes[4..]);
+        await bob.ExpectLineAsync("<alice> 张康");
+    }
+
+    [Fact]
+    public async Task InvalidUtf8IsReplacedNeverPassedOn()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await alice.SendAsync([.. "bad "u8, 0xff, 0xfe, .. " bytes\n"u8]);
+        await bob.ExpectLineAsync("<alice> bad \ufffd\ufffd bytes");
+    }
+
+    [Fact]
+    public async Task AnOverLongLineIsDiscardedWithAnErrorAndTheConnectionKept()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await alice.SendLineAsync(new string('x', 500));
+        await alice.ExpectLineAsync("! line too long (max 64 bytes)");
+        await alice.SendLineAsync("still here");
+        // Bob never sees any part of the long line: the next thing he reads is the short one.
+        Assert.Equal("<alice> still here", await bob.ReadLineAsync());
+    }
+
+    [Fact]
+    public async Task EscapesControlsAndBidiOverridesAreStrippedFromRelayedText()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        await alice.SendLineAsync("\u001b[2J\u001b]0;pwned\u0007hi \u001b[31mred\u001b[0m \u202eevil\u2066x\u2069\u0008!\r");
+        await bob.ExpectLineAsync("<alice> hi red evilx!");
+    }
+
+    [Fact]
+    public async Task AClientThatResetsMidLineLeavesAndTheServerKeepsServing()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var bob = await _server.JoinChatAsync("bob");
+        var crasher = await _server.JoinChatAsync("crasher");
+        await crasher.SendAsync("half a li"u8.ToArray());
+        crasher.Reset();
+
+        await alice.ExpectLineAsync("* crasher left #lobby (connection closed)");
+        await alice.SendLineAsync("anyone?");
+        await bob.ExpectLineAsync("<alice> anyone?");
+        Assert.DoesNotContain(bob.Seen, line => line.Contains("half a li", StringComparison.Ordinal));
+
+        await using var late = await _server.JoinChatAsync("late");
+        await alice.ExpectLineAsync("* late joined #lobby");
+    }
+
+    [Fact]
+    public async Task AMemberThatStopsReadingIsCutOffAndTheOthersLoseNothing()
+    {
+        await using var server = await TestServer.StartAsync([ServiceKind.Chat], Framing.Line, o => o.MaxBacklogBytes = 64 * 1024);
+        await using var sender = await server.JoinChatAsync("sender");
+        await using var reader = await server.JoinChatAsync("reader");
+        await using var stalled = await server.JoinChatAsync("stalled");
+
+        // The sender goes at the healthy reader's pace, batch by batch, so only the member that never reads
+        // falls behind. Kernel buffers absorb a few MiB before its backlog grows, hence the generous cap.
+        const int BatchLines = 500;
+        const int MaxLines = 400_000;
+        string payload = new('p', 60);
+        bool cutOff = false;
+        int sent = 0;
+        while (!cutOff && sent < MaxLines)
+        {
+            var batch = new StringBuilder();
+            for (int i = 0; i < BatchLines; i++)
+            {
+                batch.Append(sent + i).Append(' ').Append(payload).Append('\n');
+            }
+
+            await sender.SendAsync(Encoding.UTF8.GetBytes(batch.ToString()));
+            for (int i = 0; i < BatchLines; i++)
+            {
+                string line = await reader.ExpectLineAsync(l => l.StartsWith("<sender>", StringComparison.Ordinal) || l.StartsWith("* stalled left", StringComparison.Ordinal), "a sender line");
+                if (line.StartsWith('*'))
+                {
+                    Assert.Equal("* stalled left #lobby (too slow)", line);
+                    cutOff = true;
+                    i--;
+                    continue;
+                }
+
+                Assert.Equal($"<sender> {sent + i} {payload}", line);
+            }
+
+            sent += BatchLines;
+        }
+
+        Assert.True(cutOff, $"the stalled member was not cut off after {sent} lines");
+    }
+
+    [GeneratedRegex(@"^<(?<sender>c\d+)> line (?<n>\d+) from \k<sender>$")]
+    private static partial Regex MessagePattern();
+}

@@ -1,0 +1,58 @@
+using System.Net;
+using Microsoft.Extensions.Logging;
+using Parley.Server.Hosting;
+
+namespace Parley.Testing;
+
+/// <summary>The real server, in process, on ephemeral loopback ports.</summary>
+public sealed class TestServer : IAsyncDisposable
+{
+    private TestServer(ParleyServer server, ServerOptions options)
+    {
+        Server = server;
+        Options = options;
+    }
+
+    public ParleyServer Server { get; }
+
+    public ServerOptions Options { get; }
+
+    public static async Task<TestServer> StartAsync(Action<ServerOptions> configure)
+    {
+        var options = new ServerOptions();
+        configure(options);
+        var server = await ParleyServer.StartAsync(options, logging => logging.ClearProviders()).DefaultTimeout();
+        return new TestServer(server, options);
+    }
+
+    /// <summary>One service of each kind given, each on a port the kernel picks.</summary>
+    public static Task<TestServer> StartAsync(params ServiceKind[] services) => StartAsync(services, Framing.Line);
+
+    public static Task<TestServer> StartAsync(ServiceKind[] services, Framing framing, Action<ServerOptions>? configure = null) => StartAsync(options =>
+    {
+        foreach (var kind in services)
+        {
+            options.Services.Add(new ServiceBinding(kind, 0));
+        }
+
+        options.Framing = framing;
+        configure?.Invoke(options);
+    });
+
+    public IPEndPoint EndPointOf(ServiceKind kind) => Server.EndPointOf(kind);
+
+    public Task<LineClient> ConnectAsync(ServiceKind kind = ServiceKind.Chat) => LineClient.ConnectAsync(EndPointOf(kind));
+
+    /// <summary>Connects to chat with the name sent first, and returns once the server has seen it join.</summary>
+    public async Task<LineClient> JoinChatAsync(string name)
+    {
+        var client = await ConnectAsync();
+        await client.SendLineAsync($"/nick {name}");
+        await client.ExpectLineAsync($"* {name} joined #lobby");
+        return client;
+    }
+
+    public Task StopAsync() => Server.StopAsync().DefaultTimeout(TimeSpan.FromSeconds(10));
+
+    public async ValueTask DisposeAsync() => await Server.DisposeAsync();
+}
