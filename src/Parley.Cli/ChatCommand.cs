@@ -91,9 +91,17 @@ internal static class ChatCommand
             using var signals = Cli.OnTerminationSignals(stop.Cancel);
             var receiving = ReceiveAsync(events, Console.Out.WriteLine);
             var input = Console.In;
-            while (await input.ReadLineAsync(stop.Token) is { } line)
+            while (true)
             {
-                if (receiving.IsCompleted)
+                // Console.In reads synchronously even through ReadLineAsync, and cannot be cancelled: read on the
+                // thread pool and race it, so that if the server goes away the client says so and exits now.
+                var reading = Task.Run(input.ReadLine, CancellationToken.None);
+                if (await Task.WhenAny(reading, receiving) == receiving)
+                {
+                    return await receiving;
+                }
+
+                if (await reading is not { } line)
                 {
                     break;
                 }
@@ -104,11 +112,6 @@ internal static class ChatCommand
                     _leaving = true;
                     return await receiving;
                 }
-            }
-
-            if (receiving.IsCompleted)
-            {
-                return await receiving;
             }
 
             await client.SendAsync($"/ping {DrainToken}", stop.Token);

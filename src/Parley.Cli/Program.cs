@@ -14,7 +14,8 @@ if (parsed.Errors.Count > 0)
 {
     // One line saying what is wrong, and where to read more; never a page of help for a typo.
     string command = parsed.CommandResult.Command == root ? "parley" : $"parley {parsed.CommandResult.Command.Name}";
-    return Cli.Fail($"{parsed.Errors[0].Message} (see '{command} --help')", ExitCodes.Usage);
+    string message = string.Join(' ', parsed.Errors[0].Message.Split(['\n', '\r', '\t'], StringSplitOptions.RemoveEmptyEntries).Select(part => part.Trim()));
+    return Cli.Fail($"{message} (see '{command} --help')", ExitCodes.Usage);
 }
 
 // Each command owns its signals: serve shuts down gracefully, chat says goodbye to the room.

@@ -118,6 +118,8 @@ internal static class ServeCommand
         logging.ClearProviders();
         logging.SetMinimumLevel(level);
         logging.AddFilter("Microsoft", level > LogLevel.Warning ? level : LogLevel.Warning);
+        // A failed start is reported once, as one "parley: cannot listen on ..." line; the host would log it again.
+        logging.AddFilter("Microsoft.Extensions.Hosting", LogLevel.None);
         logging.AddSimpleConsole(console =>
         {
             console.SingleLine = true;

@@ -25,13 +25,18 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         var queue = new OutboundQueue(options.MaxBacklogBytes);
         bool raw = options.Framing == Framing.Raw;
         var member = raw ? hub.ConnectRaw(remote, queue) : hub.Connect(remote, queue);
-        using var session = CancellationTokenSource.CreateLinkedTokenSource(cancellation, member.CutOffToken);
-        var writing = queue.DrainAsync(connection.Transport.Output, connection.ConnectionClosed);
+        // The session ends through the hub, not the server-stopping token: on shutdown the hub first queues
+        // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
+        // so a reader listening to the stopping token itself could close its queue before the notice was in it.
+        var session = member.CutOffToken;
+        // The writer ends when the queue completes, or when the transport does (a reset completes the pipe);
+        // a peer that stops reading is aborted after a grace period below.
+        var writing = queue.DrainAsync(connection.Transport.Output, CancellationToken.None);
         var sink = raw ? (ChatSink)new RawChatSink(hub, member) : new LineChatSink(hub, member, options, Logger);
         using var nickGrace = raw ? null : new Timer(static state => ((LineChatSink)state!).AnnounceJoin(), sink, options.NickGracePeriod, Timeout.InfiniteTimeSpan);
         try
         {
-            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session.Token);
+            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session);
         }
         catch (OperationCanceledException) when (session.IsCancellationRequested)
         {

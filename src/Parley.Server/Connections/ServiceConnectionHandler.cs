@@ -8,7 +8,7 @@ namespace Parley.Server.Connections;
 
 /// <summary>
 /// What every TCP service does around its own protocol: the tutorials' accept and close log lines, one
-/// connection-scoped token (client gone or server stopping), and telling expected endings (reset, FIN,
+/// token that fires when the server stops, and telling expected endings (reset, FIN,
 /// shutdown) from our own faults.
 /// </summary>
 internal abstract class ServiceConnectionHandler(IHostApplicationLifetime lifetime, ILogger logger) : ConnectionHandler
@@ -21,10 +21,11 @@ internal abstract class ServiceConnectionHandler(IHostApplicationLifetime lifeti
     {
         string remote = EndpointText.Of(connection.RemoteEndPoint);
         ConnectionLog.Accepted(Logger, remote);
-        using var scope = CancellationTokenSource.CreateLinkedTokenSource(connection.ConnectionClosed, Lifetime.ApplicationStopping);
         try
         {
-            await HandleAsync(connection, remote, scope.Token);
+            // Not ConnectionClosed: Kestrel fires it on the peer's FIN, and a client that sends and then half-closes
+            // (nc -N, a piped script) must still get every answer. The end of input is seen by the pipe itself.
+            await HandleAsync(connection, remote, Lifetime.ApplicationStopping);
         }
         catch (Exception ex) when (IsExpectedEnding(ex))
         {

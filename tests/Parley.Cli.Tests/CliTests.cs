@@ -1,0 +1,223 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text.RegularExpressions;
+using Parley.Testing;
+
+namespace Parley.Cli.Tests;
+
+/// <summary>The real <c>parley</c> process, as a user runs it.</summary>
+public partial class CliTests
+{
+    [Fact]
+    public async Task ServePrintsOneListeningLinePerServiceAndStopsCleanlyOnSigterm()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--greet", "0", "--echo", "0", "--udp-greet", "0", "--udp-echo", "0");
+        var lines = new List<string>();
+        for (int i = 0; i < 5; i++)
+        {
+            lines.Add(await serve.ReadLineAsync() ?? "");
+        }
+
+        string[] services = ["chat", "greet", "echo", "udp-greet", "udp-echo"];
+        for (int i = 0; i < services.Length; i++)
+        {
+            Assert.Matches($"^{services[i]} listening on 127\\.0\\.0\\.1:\\d+$", lines[i]);
+        }
+
+        serve.Signal("TERM");
+        Assert.Equal(0, await serve.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task TwoChatClientsWithPipedStdinTalkThroughTheServer()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0");
+        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+
+        await using var watcher = await JoinAsync(chat, "watcher");
+        await using var bob = ParleyProcess.Start("chat", chat, "--name", "bob");
+        await watcher.ExpectLineAsync("* bob joined #lobby");
+        await using var alice = ParleyProcess.Start("chat", chat, "--name", "alice");
+        await bob.ExpectLineAsync("* alice joined #lobby");
+        await alice.StandardInput.WriteLineAsync("hello bob");
+        await alice.StandardInput.WriteLineAsync("/me waves");
+        alice.StandardInput.Close();
+
+        await bob.ExpectLineAsync("<alice> hello bob");
+        await bob.ExpectLineAsync("* alice waves");
+        await bob.ExpectLineAsync("* alice left #lobby (quit)");
+        Assert.Equal(0, await alice.WaitForExitAsync());
+
+        await bob.StandardInput.WriteLineAsync("bye alice");
+        bob.StandardInput.Close();
+        Assert.Equal(0, await bob.WaitForExitAsync());
+        Assert.Empty(bob.StandardError);
+    }
+
+    [Fact]
+    public async Task APipedChatClientPrintsRepliesBeforeItExits()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0");
+        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+        await using var client = ParleyProcess.Start("chat", chat, "--name", "张康", "--room", "dev");
+        await client.StandardInput.WriteLineAsync("/who");
+        await client.StandardInput.WriteLineAsync("/rooms");
+        client.StandardInput.Close();
+        var output = await client.ReadToEndAsync();
+        Assert.Equal(0, await client.WaitForExitAsync());
+        Assert.Contains("* members of #dev: 张康", output);
+        Assert.Contains("* rooms: #dev (1), #lobby (0)", output);
+    }
+
+    [Fact]
+    public async Task AChatClientSaysSoWhenTheServerShutsDown()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0");
+        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+        await using var watcher = await JoinAsync(chat, "watcher");
+        await using var client = ParleyProcess.Start("chat", chat, "--name", "carol");
+        await watcher.ExpectLineAsync("* carol joined #lobby");
+
+        serve.Signal("INT");
+        await client.ExpectLineAsync("* server shutting down");
+        Assert.Equal(1, await client.WaitForExitAsync());
+        Assert.Contains($"parley: connection to {chat} lost", client.StandardError);
+        Assert.Equal(0, await serve.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+    }
+
+    [Fact]
+    public async Task AChatClientWhoseNameIsTakenIsToldSoAndExitsWithTwo()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0");
+        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+        await using var watcher = await JoinAsync(chat, "watcher");
+        await using var first = ParleyProcess.Start("chat", chat, "--name", "dup");
+        await watcher.ExpectLineAsync("* dup joined #lobby");
+        await using var second = ParleyProcess.Start("chat", chat, "--name", "DUP");
+        Assert.Equal(2, await second.WaitForExitAsync());
+        Assert.Equal("parley: the name DUP is taken", second.StandardError.Trim());
+    }
+
+    [Fact]
+    public async Task ConnectSendsStdinToEchoAndPrintsTheAnswers()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--echo", "0", "--udp-greet", "0");
+        string echo = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("echo listening", StringComparison.Ordinal), "echo listening"));
+        string udp = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("udp-greet listening", StringComparison.Ordinal), "udp-greet listening"));
+
+        await using var tcp = ParleyProcess.Start("connect", echo);
+        await tcp.StandardInput.WriteLineAsync("one");
+        await tcp.StandardInput.WriteLineAsync("张康");
+        tcp.StandardInput.Close();
+        Assert.Equal(["one", "张康"], await tcp.ReadToEndAsync());
+        Assert.Equal(0, await tcp.WaitForExitAsync());
+
+        await using var datagrams = ParleyProcess.Start("connect", udp, "--udp");
+        await datagrams.StandardInput.WriteLineAsync("zhangkang");
+        await datagrams.StandardInput.WriteLineAsync("jack");
+        datagrams.StandardInput.Close();
+        Assert.Equal(["Hello, zhangkang!", "Hello, jack!"], await datagrams.ReadToEndAsync());
+        Assert.Equal(0, await datagrams.WaitForExitAsync());
+    }
+
+    [Fact]
+    public async Task ListenAcceptsOnePeerAtATimeBothWays()
+    {
+        await using var listen = ParleyProcess.Start("listen", "0");
+        string address = await WaitForStderrAsync(listen, ListeningPattern());
+        var endPoint = IPEndPoint.Parse(address);
+
+        for (int round = 0; round < 2; round++)
+        {
+            await using var peer = await LineClient.ConnectAsync(endPoint);
+            await peer.SendLineAsync($"hi from peer {round}");
+            await listen.ExpectLineAsync($"hi from peer {round}");
+            await listen.StandardInput.WriteLineAsync($"hi back {round}");
+            Assert.Equal($"hi back {round}", await peer.ReadLineAsync());
+        }
+    }
+
+    [Fact]
+    public async Task AnUnreachableServerIsOneLineAndExitCodeTwo()
+    {
+        int port = FreePort();
+        await using var chat = ParleyProcess.Start("chat", $"127.0.0.1:{port}", "--name", "x");
+        Assert.Equal(2, await chat.WaitForExitAsync());
+        Assert.Equal($"parley: cannot connect to 127.0.0.1:{port}: connection refused", chat.StandardError.Trim());
+
+        await using var connect = ParleyProcess.Start("connect", $"127.0.0.1:{port}");
+        Assert.Equal(2, await connect.WaitForExitAsync());
+        Assert.Equal($"parley: cannot connect to 127.0.0.1:{port}: connection refused", connect.StandardError.Trim());
+    }
+
+    [Fact]
+    public async Task APortInUseIsOneLineAndExitCodeTwo()
+    {
+        using var holder = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        holder.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        holder.Listen();
+        int port = ((IPEndPoint)holder.LocalEndPoint!).Port;
+
+        await using var serve = ParleyProcess.Start("serve", "--chat", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(2, await serve.WaitForExitAsync());
+        Assert.Equal($"parley: cannot listen on 127.0.0.1:{port}: address already in use", serve.StandardError.Trim());
+    }
+
+    [Theory]
+    [InlineData("serve", "--chat", "notaport")]
+    [InlineData("serve", "--chat", "70000")]
+    [InlineData("serve", "--framing", "zigzag")]
+    [InlineData("serve", "--bind", "not-an-address")]
+    [InlineData("serve", "--no-such-flag")]
+    [InlineData("chat", "nocolon")]
+    [InlineData("chat", "127.0.0.1:1", "--name", "two words")]
+    [InlineData("connect")]
+    [InlineData("frobnicate")]
+    public async Task BadArgumentsAreOneLineAndExitCodeTwo(params string[] args)
+    {
+        await using var parley = ParleyProcess.Start(args);
+        Assert.Equal(2, await parley.WaitForExitAsync());
+        string stderr = parley.StandardError.Trim();
+        Assert.StartsWith("parley: ", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain('\n', stderr);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    private static async Task<LineClient> JoinAsync(string address, string name)
+    {
+        var client = await LineClient.ConnectAsync(IPEndPoint.Parse(address));
+        await client.SendLineAsync($"/nick {name}");
+        await client.ExpectLineAsync($"* {name} joined #lobby");
+        return client;
+    }
+
+    private static string ListeningAddress(string line) => line[(line.LastIndexOf(' ') + 1)..];
+
+    private static int FreePort()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        return ((IPEndPoint)probe.LocalEndPoint!).Port;
+    }
+
+    private static async Task<string> WaitForStderrAsync(ParleyProcess process, Regex pattern)
+    {
+        using var timeout = new CancellationTokenSource(TaskTimeoutExtensions.DefaultWait);
+        while (!timeout.IsCancellationRequested)
+        {
+            var match = pattern.Match(process.StandardError);
+            if (match.Success)
+            {
+                return match.Groups[1].Value;
+            }
+
+            // stderr arrives through an event with nothing to await; poll it briefly, bounded by the timeout above.
+            await Task.Delay(20, CancellationToken.None);
+        }
+
+        throw new TimeoutException($"stderr never matched {pattern}: {process.StandardError}");
+    }
+
+    [GeneratedRegex(@"listening on (\S+)")]
+    private static partial Regex ListeningPattern();
+}
