@@ -29,6 +29,26 @@ public partial class CliTests
     }
 
     [Fact]
+    public async Task ServeLogsConnectionsInTheTutorialsWordsOnStderr()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--greet", "0");
+        string greet = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("greet listening", StringComparison.Ordinal), "greet listening"));
+        string client;
+        await using (var connection = await LineClient.ConnectAsync(IPEndPoint.Parse(greet)))
+        {
+            client = connection.Socket.LocalEndPoint!.ToString()!;
+            await connection.ExpectLineAsync("welcome!");
+            await connection.SendLineAsync("exit");
+            Assert.Null(await connection.ReadLineAsync());
+        }
+
+        serve.Signal("TERM");
+        Assert.Equal(0, await serve.WaitForExitAsync(TimeSpan.FromSeconds(5)));
+        Assert.Contains($"Accept new connection from {client}", serve.StandardError, StringComparison.Ordinal);
+        Assert.Contains($"Connection from {client} closed", serve.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task TwoChatClientsWithPipedStdinTalkThroughTheServer()
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0");
