@@ -7,6 +7,7 @@ var root = new RootCommand("Parley: a TCP/UDP chat, greeting and echo server, an
     ChatCommand.Create(),
     ConnectCommand.Create(),
     ListenCommand.Create(),
+    Parley.Cli.Bench.BenchCommand.Create(),
 };
 
 var parsed = root.Parse(args);

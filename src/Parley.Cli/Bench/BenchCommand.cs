@@ -1,0 +1,90 @@
+using System.CommandLine;
+using System.Net;
+using Parley.Client;
+
+namespace Parley.Cli.Bench;
+
+/// <summary>
+/// <c>parley bench MODE HOST:PORT</c>: the load generator that ships with Parley, as redis-benchmark ships with
+/// Redis. Every run is bounded in connections and time; progress goes to stderr, results to stdout.
+/// </summary>
+internal static class BenchCommand
+{
+    public static Command Create()
+    {
+        var command = new Command("bench", "Measure a server: echo, fanout, hold or udp. Bounded in count and time.");
+        var json = new Option<bool>("--json") { Description = "Print the result as one JSON line" };
+        var seconds = new Option<double>("--seconds", "-t") { Description = "How long to send", DefaultValueFactory = _ => 5, HelpName = "T" };
+        var size = new Option<int>("--size", "-s") { Description = "Bytes per message, LF included", DefaultValueFactory = _ => 64, HelpName = "S" };
+        var protocol = new Option<string>("--protocol") { Description = "parley: the chat protocol; line: any server that relays or echoes lines", DefaultValueFactory = _ => "parley" };
+        protocol.AcceptOnlyFromAmong("parley", "line");
+
+        var echoConnections = new Option<int>("--connections", "-c") { Description = "Connections", DefaultValueFactory = _ => 10, HelpName = "C" };
+        var inFlight = new Option<int>("--in-flight", "-k") { Description = "Messages in flight per connection", DefaultValueFactory = _ => 1, HelpName = "K" };
+        var echo = Mode("echo", "C connections with K messages of S bytes in flight each: messages/s, MiB/s, latency", echoConnections, inFlight, size, seconds, json);
+        echo.SetAction((parse, cancellation) => Run(parse, echo, json, (target, token) =>
+            EchoBench.RunAsync(target, Positive(parse.GetValue(echoConnections), "--connections", 20_000), Positive(parse.GetValue(inFlight), "--in-flight", 100_000),
+                Positive(parse.GetValue(size), "--size", 1 << 20, minimum: 2), Duration(parse.GetValue(seconds)), token), cancellation));
+
+        var members = new Option<int>("--members", "-n") { Description = "Members in the room", DefaultValueFactory = _ => 100, HelpName = "N" };
+        var publishers = new Option<int>("--publishers", "-p") { Description = "How many of them publish (default: all)", HelpName = "P" };
+        var rate = new Option<double>("--rate", "-r") { Description = "Lines per second per publisher (default: flat out)", HelpName = "R" };
+        var fanout = Mode("fanout", "N members in one room, P publishing: deliveries/s, latency, lines lost", members, publishers, rate, size, seconds, protocol, json);
+        fanout.SetAction((parse, cancellation) => Run(parse, fanout, json, (target, token) =>
+        {
+            int n = Positive(parse.GetValue(members), "--members", 19_000, minimum: 2);
+            return FanoutBench.RunAsync(target, parse.GetValue(protocol) == "parley", n, Positive(parse.GetValue(publishers) is > 0 and var p ? p : n, "--publishers", n),
+                Positive(parse.GetValue(size), "--size", 4096, minimum: 48), parse.GetValue(rate), Duration(parse.GetValue(seconds)), token);
+        }, cancellation));
+
+        var count = new Option<int>("--count", "-n") { Description = "Idle connections to open", DefaultValueFactory = _ => 1000, HelpName = "N" };
+        var step = new Option<int>("--step") { Description = "Connections opened at once", DefaultValueFactory = _ => 500, HelpName = "N" };
+        var serverPid = new Option<int?>("--server-pid") { Description = "The server's PID, to report its resident memory per connection", HelpName = "PID" };
+        var hold = Mode("hold", "Open N idle connections in steps: how many the server keeps, and its memory per connection", count, step, serverPid, protocol, json);
+        hold.SetAction((parse, cancellation) => Run(parse, hold, json, (target, token) =>
+            HoldBench.RunAsync(target, parse.GetValue(protocol) == "parley", Positive(parse.GetValue(count), "--count", 19_500), Positive(parse.GetValue(step), "--step", 5_000), parse.GetValue(serverPid), token), cancellation));
+
+        var udpClients = new Option<int>("--clients", "-c") { Description = "UDP sockets", DefaultValueFactory = _ => 4, HelpName = "C" };
+        var udpInFlight = new Option<int>("--in-flight", "-k") { Description = "Datagrams in flight per socket", DefaultValueFactory = _ => 8, HelpName = "K" };
+        var udp = Mode("udp", "Datagram echo rate, latency and loss", udpClients, udpInFlight, size, seconds, json);
+        udp.SetAction((parse, cancellation) => Run(parse, udp, json, (target, token) =>
+            UdpBench.RunAsync(target, Positive(parse.GetValue(udpClients), "--clients", 1000), Positive(parse.GetValue(udpInFlight), "--in-flight", 1000),
+                Positive(parse.GetValue(size), "--size", 65_000), Duration(parse.GetValue(seconds)), token), cancellation));
+
+        command.Subcommands.Add(echo);
+        command.Subcommands.Add(fanout);
+        command.Subcommands.Add(hold);
+        command.Subcommands.Add(udp);
+        return command;
+    }
+
+    private static Command Mode(string name, string description, params Option[] options)
+    {
+        var command = new Command(name, description) { new Argument<string>("HOST:PORT") { Description = "The server to measure" } };
+        foreach (var option in options)
+        {
+            command.Options.Add(option);
+        }
+
+        return command;
+    }
+
+    private static Task<int> Run(ParseResult parse, Command mode, Option<bool> json, Func<IPEndPoint, CancellationToken, Task<BenchReport>> run, CancellationToken cancellation) =>
+        Cli.RunAsync(async token =>
+        {
+            var target = Cli.ParseTarget(parse.GetValue((Argument<string>)mode.Arguments[0])!);
+            var address = (await Connector.ResolveAsync(target, token))[0];
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(token);
+            using var signals = Cli.OnTerminationSignals(stop.Cancel);
+            var report = await run(new IPEndPoint(address, target.Port), stop.Token);
+            report.Print(parse.GetValue(json));
+            return ExitCodes.Ok;
+        }, cancellation);
+
+    private static int Positive(int value, string name, int maximum, int minimum = 1) =>
+        value >= minimum && value <= maximum ? value : throw new UsageException($"{name} must be between {minimum} and {maximum}");
+
+    // Bounded on purpose: a benchmark that runs for hours by mistake is a load test nobody asked for.
+    private static TimeSpan Duration(double seconds) =>
+        seconds is > 0 and <= 600 ? TimeSpan.FromSeconds(seconds) : throw new UsageException("--seconds must be between 0 and 600");
+}

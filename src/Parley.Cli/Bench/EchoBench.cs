@@ -1,0 +1,123 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using HdrHistogram;
+
+namespace Parley.Cli.Bench;
+
+/// <summary>
+/// C connections, each keeping K messages of S bytes (LF included) in flight for T seconds. Replies are counted
+/// by their LFs, so it measures any server that answers each line with one line: Parley's echo, or the tutorials'
+/// greeting server, whose one "hello " per read leaves the line count as it was.
+/// </summary>
+internal static class EchoBench
+{
+    public static async Task<BenchReport> RunAsync(IPEndPoint target, int connections, int inFlight, int size, TimeSpan duration, CancellationToken cancellation)
+    {
+        byte[] window = new byte[inFlight * size];
+        for (int i = 0; i < window.Length; i++)
+        {
+            window[i] = (i + 1) % size == 0 ? (byte)'\n' : (byte)('a' + (i % 26));
+        }
+
+        var sockets = new Socket[connections];
+        for (int i = 0; i < connections; i++)
+        {
+            sockets[i] = await BenchSockets.ConnectAsync(target, cancellation);
+        }
+
+        long replies = 0;
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        var clock = Stopwatch.StartNew();
+        using (new BenchProgress(() => $"echo: {clock.Elapsed.TotalSeconds:0}s {Interlocked.Read(ref replies) / Math.Max(1, clock.Elapsed.TotalSeconds):0} msg/s"))
+        {
+            stop.CancelAfter(duration);
+            var histograms = await Task.WhenAll(sockets.Select(s => Task.Run(() => RunConnectionAsync(s, window, inFlight, size, () => Interlocked.Increment(ref replies), stop.Token))));
+            double seconds = clock.Elapsed.TotalSeconds;
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            long total = Interlocked.Read(ref replies);
+            return new BenchReport("echo")
+                .Add("connections", connections).Add("in_flight", inFlight).Add("size", size)
+                .Add("seconds", Math.Round(seconds, 2))
+                .Add("messages", total)
+                .Add("messages_per_s", Math.Round(total / seconds))
+                .Add("mib_per_s", Math.Round(total * (double)size / seconds / (1024 * 1024), 2))
+                .AddLatency("latency", Latency.Merge(histograms));
+        }
+    }
+
+    private static async Task<LongHistogram> RunConnectionAsync(Socket socket, byte[] window, int inFlight, int size, Func<long> onReply, CancellationToken stop)
+    {
+        var histogram = Latency.NewHistogram();
+        // Replies come back in order, so the send times of messages in flight form a FIFO ring.
+        var sentAt = new long[inFlight];
+        int head = 0;
+        int outstanding = inFlight;
+        long now = Stopwatch.GetTimestamp();
+        Array.Fill(sentAt, now);
+        await socket.SendAsync(window, SocketFlags.None, CancellationToken.None);
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            while (outstanding > 0)
+            {
+                int read = await socket.ReceiveAsync(buffer, SocketFlags.None, CancellationToken.None);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                int answered = buffer.AsSpan(0, read).Count((byte)'\n');
+                now = Stopwatch.GetTimestamp();
+                for (int i = 0; i < answered && outstanding > 0; i++)
+                {
+                    histogram.RecordValue(Math.Max(1, (now - sentAt[head]) * 1_000_000 / Stopwatch.Frequency));
+                    head = (head + 1) % inFlight;
+                    outstanding--;
+                    onReply();
+                }
+
+                if (!stop.IsCancellationRequested && answered > 0)
+                {
+                    int refill = Math.Min(answered, inFlight - outstanding);
+                    int tail = (head + outstanding) % inFlight;
+                    for (int i = 0; i < refill; i++)
+                    {
+                        sentAt[(tail + i) % inFlight] = now;
+                    }
+
+                    outstanding += refill;
+                    await socket.SendAsync(window.AsMemory(0, refill * size), SocketFlags.None, CancellationToken.None);
+                }
+            }
+        }
+        catch (SocketException)
+        {
+            // The server closed on us; what was measured so far stands.
+        }
+
+        return histogram;
+    }
+}
+
+internal static class BenchSockets
+{
+    public static async Task<Socket> ConnectAsync(IPEndPoint target, CancellationToken cancellation)
+    {
+        var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        try
+        {
+            await socket.ConnectAsync(target, cancellation);
+            return socket;
+        }
+        catch (SocketException ex)
+        {
+            socket.Dispose();
+            throw new Parley.Client.ConnectException($"cannot connect to {target}: {Parley.Client.Connector.Describe(ex)}", ex);
+        }
+    }
+}

@@ -1,0 +1,123 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Parley.Cli.Bench;
+
+/// <summary>
+/// Opens N idle connections in steps and reports how many the server kept and, given its PID, the resident
+/// memory each one costs it. Chat members first move to a room of their own, as lurkers in many small rooms do,
+/// so that the figure is the cost of a connection, not of N² join notices in one room.
+/// </summary>
+internal static class HoldBench
+{
+    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int count, int step, int? serverPid, CancellationToken cancellation)
+    {
+        long? rssBefore = serverPid is int pid ? ReadResidentBytes(pid) : null;
+        var sockets = new List<Socket>(count);
+        string? failure = null;
+        using (new BenchProgress(() => $"hold: {sockets.Count} open"))
+        {
+            try
+            {
+                while (sockets.Count < count)
+                {
+                    int batch = Math.Min(step, count - sockets.Count);
+                    var opened = await Task.WhenAll(Enumerable.Range(sockets.Count, batch).Select(async i =>
+                    {
+                        var socket = await BenchSockets.ConnectAsync(target, cancellation);
+                        if (chatProtocol)
+                        {
+                            await socket.SendAsync(Encoding.ASCII.GetBytes($"/join hold{i}\n"), SocketFlags.None, cancellation);
+                        }
+
+                        return socket;
+                    }));
+                    sockets.AddRange(opened);
+                }
+            }
+            catch (Exception ex) when (ex is Parley.Client.ConnectException or SocketException)
+            {
+                failure = ex.Message;
+            }
+
+            // Let the server settle (joins handled, buffers returned to pools) before measuring.
+            await Task.Delay(TimeSpan.FromSeconds(2), cancellation);
+        }
+
+        int kept = sockets.Count(IsOpen);
+        long? rssAfter = serverPid is int id ? ReadResidentBytes(id) : null;
+        var report = new BenchReport("hold")
+            .Add("protocol", chatProtocol ? "parley" : "line")
+            .Add("requested", count)
+            .Add("opened", sockets.Count)
+            .Add("kept", kept);
+        if (failure is not null)
+        {
+            report.Add("error", failure);
+        }
+
+        if (rssBefore is long before && rssAfter is long after)
+        {
+            report.Add("server_rss_before_kib", before / 1024).Add("server_rss_after_kib", after / 1024);
+            if (kept > 0)
+            {
+                report.Add("server_bytes_per_connection", (after - before) / kept);
+            }
+        }
+
+        foreach (var socket in sockets)
+        {
+            socket.Dispose();
+        }
+
+        return report;
+    }
+
+    // A closed connection polls readable with nothing to read; an open idle one does not poll readable at all.
+    private static bool IsOpen(Socket socket)
+    {
+        try
+        {
+            if (!socket.Poll(0, SelectMode.SelectRead))
+            {
+                return true;
+            }
+
+            if (socket.Available == 0)
+            {
+                return false;
+            }
+
+            // Readable with data (a notice): drain it and count it as open.
+            var scratch = new byte[socket.Available];
+            return socket.Receive(scratch) > 0;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    private static long? ReadResidentBytes(int pid)
+    {
+        try
+        {
+            foreach (string line in File.ReadLines($"/proc/{pid}/status"))
+            {
+                if (line.StartsWith("VmRSS:", StringComparison.Ordinal))
+                {
+                    string kib = line["VmRSS:".Length..].Trim().Split(' ')[0];
+                    return long.Parse(kib, CultureInfo.InvariantCulture) * 1024;
+                }
+            }
+        }
+        catch (IOException)
+        {
+            // No such process: report without memory figures.
+        }
+
+        return null;
+    }
+}
