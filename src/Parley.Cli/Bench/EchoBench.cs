@@ -20,11 +20,7 @@ internal static class EchoBench
             window[i] = (i + 1) % size == 0 ? (byte)'\n' : (byte)('a' + (i % 26));
         }
 
-        var sockets = new Socket[connections];
-        for (int i = 0; i < connections; i++)
-        {
-            sockets[i] = await BenchSockets.ConnectAsync(target, cancellation);
-        }
+        var sockets = await BenchSockets.ConnectManyAsync(target, connections, cancellation);
 
         long replies = 0;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -106,6 +102,34 @@ internal static class EchoBench
 
 internal static class BenchSockets
 {
+    /// <summary>
+    /// Connects in concurrent batches: a server with a small listen backlog drops SYNs, and retries that overlap
+    /// cost one retransmit interval per batch instead of one per connection.
+    /// </summary>
+    public static async Task<Socket[]> ConnectManyAsync(IPEndPoint target, int count, CancellationToken cancellation, int batch = 100)
+    {
+        var sockets = new List<Socket>(count);
+        try
+        {
+            while (sockets.Count < count)
+            {
+                int size = Math.Min(batch, count - sockets.Count);
+                sockets.AddRange(await Task.WhenAll(Enumerable.Range(0, size).Select(_ => ConnectAsync(target, cancellation))));
+            }
+        }
+        catch
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            throw;
+        }
+
+        return [.. sockets];
+    }
+
     public static async Task<Socket> ConnectAsync(IPEndPoint target, CancellationToken cancellation)
     {
         var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

@@ -71,23 +71,29 @@ internal sealed class OutboundQueue
     /// <summary>No more lines: the writer drains what is queued and ends.</summary>
     public void Complete() => _lines.Writer.TryComplete();
 
+    /// <summary>Moves every line queued now into <paramref name="output"/>, without flushing; returns the bytes moved.</summary>
+    public long WriteQueuedTo(IBufferWriter<byte> output)
+    {
+        long written = 0;
+        while (_lines.Reader.TryRead(out var line))
+        {
+            output.Write(line);
+            written += line.Length;
+        }
+
+        Interlocked.Add(ref _pendingBytes, -written);
+        return written;
+    }
+
     /// <summary>
     /// The connection's only writer: takes everything queued, writes it into the pipe, and flushes once, so a
     /// burst of small lines becomes one send.
     /// </summary>
     public async Task DrainAsync(PipeWriter output, CancellationToken cancellation)
     {
-        var reader = _lines.Reader;
-        while (await reader.WaitToReadAsync(cancellation))
+        while (await _lines.Reader.WaitToReadAsync(cancellation))
         {
-            long written = 0;
-            while (reader.TryRead(out var line))
-            {
-                output.Write(line);
-                written += line.Length;
-            }
-
-            Interlocked.Add(ref _pendingBytes, -written);
+            WriteQueuedTo(output);
             var flush = await output.FlushAsync(cancellation);
             if (flush.IsCompleted || flush.IsCanceled)
             {

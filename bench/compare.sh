@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Runs the same `parley bench` matrix against Parley and its peers, one at a time, all on loopback, and prints
+# one table with each peer's figure as a ratio of Parley's. Peers: the tutorials' servers (Python 3 ports in
+# ../shared/bench), `ncat --broker` and `ncat --chat`. Every run is bounded (timeout per run, seconds per run).
+#
+#   bench/compare.sh              the full matrix (well under 10 minutes on 2 cores)
+#   bench/compare.sh --quick      a smaller matrix for a first look
+#   SECONDS_PER_RUN=3 bench/compare.sh
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+SEEDS=${SEEDS:-$ROOT/../shared/bench}
+T=${SECONDS_PER_RUN:-2}
+QUICK=0
+[ "${1:-}" = "--quick" ] && QUICK=1
+OUT=$(mktemp -d)
+trap 'stop_peer; rm -rf "$OUT"' EXIT
+
+if ! command -v ncat >/dev/null; then
+  echo "installing ncat (Debian package)..." >&2
+  (apt-get install -y -qq ncat >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq ncat >/dev/null 2>&1)) || echo "ncat unavailable: its rows will be empty" >&2
+fi
+dotnet build src/Parley.Cli -c Release -v quiet -nologo >/dev/null || { echo "build failed" >&2; exit 1; }
+PARLEY="$ROOT/src/Parley.Cli/bin/Release/net10.0/parley"
+
+PEER_PID=""
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
+stop_peer() { [ -n "$PEER_PID" ] && kill "$PEER_PID" 2>/dev/null && wait "$PEER_PID" 2>/dev/null; PEER_PID=""; }
+
+# start_peer NAME -> sets PORT and PEER_PID
+start_peer() {
+  PORT=$(free_port)
+  case "$1" in
+    parley-echo) "$PARLEY" serve --echo "$PORT" --log-level None >/dev/null 2>&1 & ;;
+    parley-chat) "$PARLEY" serve --chat "$PORT" --log-level None >/dev/null 2>&1 & ;;
+    tutorial-greet) python3 "$SEEDS/seed_greet_server.py" 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
+    tutorial-chat) python3 "$SEEDS/seed_chat_server.py" 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
+    ncat-broker) ncat -l -k --broker --max-conns 20000 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
+    ncat-chat) ncat -l -k --chat --max-conns 20000 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
+  esac
+  PEER_PID=$!
+  wait_port "$PORT" || { echo "$1 did not start" >&2; return 1; }
+}
+
+# bench PEER KEY ARGS... : one bounded run against a fresh peer, JSON saved under KEY
+bench() {
+  local peer=$1 key=$2; shift 2
+  start_peer "$peer" || return
+  local pid_arg=()
+  [ "$1" = hold ] && pid_arg=(--server-pid "$PEER_PID")
+  timeout 90 "$PARLEY" bench "$1" "127.0.0.1:$PORT" "${@:2}" "${pid_arg[@]}" --json 2>/dev/null > "$OUT/$peer.$key.json" || true
+  stop_peer
+  printf '.' >&2
+}
+
+if [ $QUICK = 1 ]; then
+  ECHO_C="10 100"; ECHO_K="1 100"; ECHO_S="32"; FAN_N="100 1000"; HOLD_N="1000 5000"
+else
+  ECHO_C="1 10 100"; ECHO_K="1 100"; ECHO_S="32 1024"; FAN_N="10 100 1000"; HOLD_N="1000 5000 10000 19000"
+fi
+
+for c in $ECHO_C; do for k in $ECHO_K; do for s in $ECHO_S; do
+  for peer in parley-echo tutorial-greet; do bench $peer "echo-c$c-k$k-s$s" echo -c "$c" -k "$k" -s "$s" -t "$T"; done
+done; done; done
+for n in $FAN_N; do for p in 10 all; do
+  pub=$([ $p = all ] && echo "$n" || echo "$p")
+  bench parley-chat "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --protocol parley
+  for peer in tutorial-chat ncat-broker ncat-chat; do bench $peer "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --protocol line; done
+done; done
+for n in $HOLD_N; do
+  bench parley-chat "hold-$n" hold -n "$n" --protocol parley
+  for peer in tutorial-chat ncat-broker; do bench $peer "hold-$n" hold -n "$n" --protocol line; done
+done
+echo >&2
+
+# The table: one row per run, Parley's figure, then each peer's figure and its ratio to Parley's.
+python3 - "$OUT" <<'PY'
+import json, os, sys, glob
+out = sys.argv[1]
+def load(peer, key):
+    try:
+        with open(os.path.join(out, f"{peer}.{key}.json")) as f:
+            return json.loads(f.read().strip().splitlines()[-1])
+    except Exception:
+        return None
+keys = sorted({os.path.basename(p).split('.', 1)[1][:-5] for p in glob.glob(os.path.join(out, '*.json'))},
+              key=lambda k: (k.split('-')[0], [int(''.join(c for c in part if c.isdigit()) or 0) for part in k.split('-')[1:]]))
+def figure(r, kind):
+    if r is None: return None
+    if kind == 'echo': return r.get('messages_per_s')
+    if kind == 'fanout': return r.get('deliveries_per_s')
+    if kind == 'hold': return r.get('kept')
+def extra(r, kind):
+    if r is None: return 'failed'
+    if kind == 'echo': return f"p99 {r.get('latency_p99_us','-')}us"
+    if kind == 'fanout': return f"lost {r.get('lost','-')} p99 {r.get('latency_p99_us','-')}us"
+    if kind == 'hold': return f"{r.get('server_bytes_per_connection','-')} B/conn"
+peers = {'echo': ('parley-echo', ['tutorial-greet']), 'fanout': ('parley-chat', ['tutorial-chat', 'ncat-broker', 'ncat-chat']), 'hold': ('parley-chat', ['tutorial-chat', 'ncat-broker'])}
+unit = {'echo': 'msg/s', 'fanout': 'deliveries/s', 'hold': 'kept'}
+print(f"{'run':<22} {'parley':>14} {'':<26} | peers (figure, ratio to parley, detail)")
+for key in keys:
+    kind = key.split('-')[0]
+    ours, others = peers[kind]
+    r = load(ours, key); f = figure(r, kind)
+    row = f"{key:<22} {('%.0f' % f) if f is not None else 'n/a':>14} {extra(r, kind):<26} |"
+    for peer in others:
+        o = load(peer, key); g = figure(o, kind)
+        ratio = f"{g / f:.2f}x" if (f and g is not None) else '-'
+        row += f" {peer}: {('%.0f' % g) if g is not None else 'n/a'} ({ratio}, {extra(o, kind)});"
+    print(row)
+print(f"\nunits: echo {unit['echo']}, fanout {unit['fanout']}, hold connections kept; ratio = peer / parley")
+PY
