@@ -5,14 +5,24 @@
 #
 #   bench/compare.sh              the full matrix (well under 10 minutes on 2 cores)
 #   bench/compare.sh --quick      a smaller matrix for a first look
+#   bench/compare.sh --only fanout   one part of the matrix: echo, fanout or hold
 #   SECONDS_PER_RUN=3 bench/compare.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SEEDS=${SEEDS:-$ROOT/../shared/bench}
-T=${SECONDS_PER_RUN:-2}
+T=${SECONDS_PER_RUN:-3}
 QUICK=0
-[ "${1:-}" = "--quick" ] && QUICK=1
+ONLY=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --quick) QUICK=1 ;;
+    --only) ONLY=$2; shift ;;
+    *) echo "usage: bench/compare.sh [--quick] [--only echo|fanout|hold]" >&2; exit 2 ;;
+  esac
+  shift
+done
+want() { [ -z "$ONLY" ] || [ "$ONLY" = "$1" ]; }
 OUT=$(mktemp -d)
 trap 'stop_peer; rm -rf "$OUT"' EXIT
 
@@ -60,15 +70,15 @@ else
   ECHO_C="1 10 100"; ECHO_K="1 100"; ECHO_S="32 1024"; FAN_N="10 100 1000"; HOLD_N="1000 5000 10000 19000"
 fi
 
-for c in $ECHO_C; do for k in $ECHO_K; do for s in $ECHO_S; do
+want echo && for c in $ECHO_C; do for k in $ECHO_K; do for s in $ECHO_S; do
   for peer in parley-echo tutorial-greet; do bench $peer "echo-c$c-k$k-s$s" echo -c "$c" -k "$k" -s "$s" -t "$T"; done
 done; done; done
-for n in $FAN_N; do for p in 10 all; do
+want fanout && for n in $FAN_N; do for p in 10 all; do
   pub=$([ $p = all ] && echo "$n" || echo "$p")
   bench parley-chat "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --protocol parley
   for peer in tutorial-chat ncat-broker ncat-chat; do bench $peer "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --protocol line; done
 done; done
-for n in $HOLD_N; do
+want hold && for n in $HOLD_N; do
   bench parley-chat "hold-$n" hold -n "$n" --protocol parley
   for peer in tutorial-chat ncat-broker; do bench $peer "hold-$n" hold -n "$n" --protocol line; done
 done

@@ -16,7 +16,12 @@ namespace Parley.Cli.Bench;
 internal static class FanoutBench
 {
     private static readonly byte[] Marker = "~B~"u8.ToArray();
+    private static readonly byte[] Probe = "~R~"u8.ToArray();
     private static readonly TimeSpan SetupLimit = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(1);
+
+    // Lines sent before this Stopwatch timestamp belong to the warm-up and give no latency sample.
+    private static long _latencyEpoch;
 
     public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, CancellationToken cancellation)
     {
@@ -27,7 +32,9 @@ internal static class FanoutBench
         Socket[] sockets;
         try
         {
-            sockets = await BenchSockets.ConnectManyAsync(target, members, setup.Token);
+            // Small batches for plain relays: the tutorials' server listens with a backlog of 5, and connections
+            // past it wait for SYN-ACK retransmits (seconds each) before the server sees them.
+            sockets = await BenchSockets.ConnectManyAsync(target, members, setup.Token, batch: chatProtocol ? 100 : 4);
             if (chatProtocol)
             {
                 // A name first means one join notice per member, and the pong says the server has it in the room.
@@ -45,11 +52,50 @@ internal static class FanoutBench
 
         var state = new FanoutState(members);
         var receivers = sockets.Select(s => Task.Run(() => ReceiveAsync(s, chatProtocol, state))).ToArray();
-        await state.WaitUntilReadyAsync(chatProtocol ? members : 0, setup.Token);
-        if (!chatProtocol)
+        try
         {
-            // Plain relays answer nothing; give their accept loops a moment to register every member.
-            await Task.Delay(TimeSpan.FromMilliseconds(500), cancellation);
+            if (!chatProtocol)
+            {
+                // A plain relay says nothing when it has registered a member, and a member it has not registered
+                // yet would miss lines. Two members probe until every member has heard one of their probes.
+                var probing = ProbeAsync(sockets[0], sockets[1], state, setup.Token);
+                await state.WaitUntilReadyAsync(setup.Token);
+                await probing;
+                await Task.Delay(TimeSpan.FromMilliseconds(200), cancellation);
+            }
+            else
+            {
+                await state.WaitUntilReadyAsync(setup.Token);
+            }
+        }
+        catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+
+            return new BenchReport("fanout").Add("members", members).Add("publishers", publishers)
+                .Add("error", $"only {state.ReadyCount} of {members} members were in the room after {SetupLimit.TotalSeconds:0} s");
+        }
+
+        // At most this many lines undelivered per member: about 100 KiB queued, well inside the server's default
+        // 1 MiB backlog, so healthy bench members are never mistaken for slow consumers.
+        const long window = 1000;
+        // Plain relays pass on whatever one read returns, so lines sent in batches would reach members cut at
+        // arbitrary points and interleaved with other publishers' pieces. One line per send, as a chat user
+        // sends, keeps each relayed chunk whole; Parley frames lines itself and takes batches.
+        int batch = chatProtocol ? 64 : 1;
+
+        // A short unmeasured round first, for every server alike: a JIT-compiled server would otherwise be
+        // measured partly before its hot paths are compiled.
+        using (var warmup = CancellationTokenSource.CreateLinkedTokenSource(cancellation))
+        {
+            warmup.CancelAfter(WarmupTime);
+            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, window, members, batch, state, warmup.Token))));
+            await state.DrainAsync(Interlocked.Read(ref state.Sent) * (members - 1), TimeSpan.FromSeconds(2));
+            state.Reset();
+            Volatile.Write(ref _latencyEpoch, Stopwatch.GetTimestamp());
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
@@ -58,10 +104,7 @@ internal static class FanoutBench
         using (new BenchProgress(() => $"fanout: {clock.Elapsed.TotalSeconds:0}s {Interlocked.Read(ref state.Delivered) / Math.Max(1, clock.Elapsed.TotalSeconds):0} deliveries/s"))
         {
             stop.CancelAfter(duration);
-            // At most this many lines undelivered per member: about 100 KiB queued, well inside the server's default
-            // 1 MiB backlog, so healthy bench members are never mistaken for slow consumers.
-            const long window = 1000;
-            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, window, members, state, stop.Token))));
+            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, window, members, batch, state, stop.Token))));
             double publishSeconds = clock.Elapsed.TotalSeconds;
             long expected = Interlocked.Read(ref state.Sent) * (members - 1);
             await state.DrainAsync(expected, TimeSpan.FromSeconds(5));
@@ -86,21 +129,19 @@ internal static class FanoutBench
         }
     }
 
-    private static async Task PublishAsync(Socket socket, int publisher, int size, double rate, long window, int members, FanoutState state, CancellationToken stop)
+    private static async Task PublishAsync(Socket socket, int publisher, int size, double rate, long window, int members, int maxBatch, FanoutState state, CancellationToken stop)
     {
-        var line = new byte[size];
         long sequence = 0;
         var schedule = Stopwatch.StartNew();
         // At a rate, lines go out in 1 ms ticks; flat out, in batches as the window allows.
-        const int MaxBatch = 64;
-        var batch = new byte[size * MaxBatch];
+        var batch = new byte[size * maxBatch];
         while (!stop.IsCancellationRequested)
         {
             int count;
             if (rate > 0)
             {
                 long due = (long)(schedule.Elapsed.TotalSeconds * rate);
-                count = (int)Math.Min(MaxBatch, due - sequence);
+                count = (int)Math.Min(maxBatch, due - sequence);
                 if (count <= 0)
                 {
                     await Task.Delay(1, CancellationToken.None);
@@ -117,7 +158,7 @@ internal static class FanoutBench
                     continue;
                 }
 
-                count = MaxBatch;
+                count = maxBatch;
             }
 
             long now = Stopwatch.GetTimestamp();
@@ -163,7 +204,7 @@ internal static class FanoutBench
         var histogram = Latency.NewHistogram();
         var buffer = new byte[64 * 1024];
         int kept = 0;
-        bool ready = !chatProtocol;
+        bool ready = false;
         try
         {
             while (true)
@@ -184,10 +225,14 @@ internal static class FanoutBench
                     int marker = line.IndexOf(Marker);
                     if (marker >= 0 && TryReadTimestamp(line[(marker + Marker.Length)..], out long sentAt))
                     {
-                        histogram.RecordValue(Math.Max(1, (now - sentAt) * 1_000_000 / Stopwatch.Frequency));
+                        if (sentAt >= Volatile.Read(ref _latencyEpoch))
+                        {
+                            histogram.RecordValue(Math.Max(1, (now - sentAt) * 1_000_000 / Stopwatch.Frequency));
+                        }
+
                         delivered++;
                     }
-                    else if (!ready && line.SequenceEqual("* pong ready"u8))
+                    else if (!ready && (line.SequenceEqual("* pong ready"u8) || line.IndexOf(Probe) >= 0))
                     {
                         ready = true;
                         state.MemberReady();
@@ -211,6 +256,17 @@ internal static class FanoutBench
         }
 
         return histogram;
+    }
+
+    private static async Task ProbeAsync(Socket first, Socket second, FanoutState state, CancellationToken setup)
+    {
+        byte[] probe = [.. Probe, (byte)'\n'];
+        while (!state.AllReady)
+        {
+            await first.SendAsync(probe, SocketFlags.None, setup);
+            await second.SendAsync(probe, SocketFlags.None, setup);
+            await Task.Delay(50, setup);
+        }
     }
 
     private static bool TryReadTimestamp(ReadOnlySpan<byte> rest, out long timestamp)
@@ -238,6 +294,12 @@ internal static class FanoutBench
         public long Sent;
         public long Delivered;
 
+        public void Reset()
+        {
+            Interlocked.Exchange(ref Sent, 0);
+            Interlocked.Exchange(ref Delivered, 0);
+        }
+
         public void MemberReady()
         {
             if (Interlocked.Increment(ref _ready) == members)
@@ -246,8 +308,11 @@ internal static class FanoutBench
             }
         }
 
-        public Task WaitUntilReadyAsync(int expected, CancellationToken cancellation) =>
-            expected == 0 ? Task.CompletedTask : _allReady.Task.WaitAsync(TimeSpan.FromSeconds(60), cancellation);
+        public int ReadyCount => Volatile.Read(ref _ready);
+
+        public bool AllReady => _allReady.Task.IsCompleted;
+
+        public Task WaitUntilReadyAsync(CancellationToken cancellation) => _allReady.Task.WaitAsync(cancellation);
 
         // Waits until every expected delivery arrived, or until nothing has arrived for the patience given.
         public async Task DrainAsync(long expected, TimeSpan patience)
