@@ -27,6 +27,9 @@ internal static class ServeCommand
         var backlog = new Option<int>("--backlog") { Description = "Listen backlog: connections the kernel queues before they are accepted", DefaultValueFactory = _ => 512, HelpName = "N" };
         var maxLine = new Option<int>("--max-line") { Description = "Longest line accepted, in bytes; longer ones are discarded with an error", DefaultValueFactory = _ => 4096, HelpName = "BYTES" };
         var maxBacklog = new Option<long>("--max-backlog") { Description = "Outbound bytes queued for one chat member before it is cut off as too slow", DefaultValueFactory = _ => 1024 * 1024, HelpName = "BYTES" };
+        var maxConnections = new Option<int>("--max-connections") { Description = "Connections across all TCP services; more are told the server is full", DefaultValueFactory = _ => 19_500, HelpName = "N" };
+        var maxPerAddress = new Option<int>("--max-per-address") { Description = "Connections from one remote address (loopback exempt unless --limit-loopback)", DefaultValueFactory = _ => 64, HelpName = "N" };
+        var limitLoopback = new Option<bool>("--limit-loopback") { Description = "Apply --max-per-address to loopback clients too" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least important log messages written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
         var command = new Command("serve", "Run the chat, greeting, echo and UDP services (with no service flag: chat on 9999).");
@@ -41,6 +44,9 @@ internal static class ServeCommand
         command.Options.Add(backlog);
         command.Options.Add(maxLine);
         command.Options.Add(maxBacklog);
+        command.Options.Add(maxConnections);
+        command.Options.Add(maxPerAddress);
+        command.Options.Add(limitLoopback);
         command.Options.Add(logLevel);
 
         command.SetAction((parse, cancellation) => Cli.RunAsync(async token =>
@@ -53,6 +59,9 @@ internal static class ServeCommand
                 ListenBacklog = parse.GetValue(backlog),
                 MaxLineBytes = parse.GetValue(maxLine),
                 MaxBacklogBytes = parse.GetValue(maxBacklog),
+                MaxConnections = parse.GetValue(maxConnections),
+                MaxConnectionsPerAddress = parse.GetValue(maxPerAddress),
+                LimitLoopback = parse.GetValue(limitLoopback),
             };
             foreach (var (kind, option) in ports)
             {

@@ -14,8 +14,8 @@ namespace Parley.Server.Chat;
 /// The chat service on one connection: a reader that turns lines into hub calls and a writer that drains the
 /// member's queue. The reader never writes and never waits on another member.
 /// </summary>
-internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, IHostApplicationLifetime lifetime, ILogger<ChatConnectionHandler> logger)
-    : ServiceConnectionHandler(lifetime, logger)
+internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<ChatConnectionHandler> logger)
+    : ServiceConnectionHandler(limiter, lifetime, logger)
 {
     // How long a member that was cut off or told the server is stopping gets to take its last line before the socket is dropped.
     private static readonly TimeSpan LastLineGrace = TimeSpan.FromSeconds(2);

@@ -11,7 +11,7 @@ namespace Parley.Server.Connections;
 /// token that fires when the server stops, and telling expected endings (reset, FIN,
 /// shutdown) from our own faults.
 /// </summary>
-internal abstract class ServiceConnectionHandler(IHostApplicationLifetime lifetime, ILogger logger) : ConnectionHandler
+internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger logger) : ConnectionHandler
 {
     protected ILogger Logger { get; } = logger;
 
@@ -21,6 +21,14 @@ internal abstract class ServiceConnectionHandler(IHostApplicationLifetime lifeti
     {
         string remote = EndpointText.Of(connection.RemoteEndPoint);
         ConnectionLog.Accepted(Logger, remote);
+        if (limiter.TryAcquire(connection.RemoteEndPoint) is { } refusal)
+        {
+            ConnectionLog.Refused(Logger, remote, refusal);
+            await RefuseAsync(connection, refusal);
+            ConnectionLog.Closed(Logger, remote);
+            return;
+        }
+
         try
         {
             // Not ConnectionClosed: Kestrel fires it on the peer's FIN, and a client that sends and then half-closes
@@ -37,7 +45,21 @@ internal abstract class ServiceConnectionHandler(IHostApplicationLifetime lifeti
         }
         finally
         {
+            limiter.Release(connection.RemoteEndPoint);
             ConnectionLog.Closed(Logger, remote);
+        }
+    }
+
+    private static async Task RefuseAsync(ConnectionContext connection, string line)
+    {
+        try
+        {
+            await connection.Transport.Output.WriteAsync(System.Text.Encoding.UTF8.GetBytes(line + "\n"));
+            await connection.Transport.Output.CompleteAsync();
+        }
+        catch (Exception ex) when (IsExpectedEnding(ex))
+        {
+            // The peer is already gone; it was being turned away anyway.
         }
     }
 

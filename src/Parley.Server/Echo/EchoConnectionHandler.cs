@@ -15,8 +15,8 @@ namespace Parley.Server.Echo;
 /// Sends each message back unchanged, or answers every message with a fixed reply (<c>--reply</c>). Replies to
 /// everything one read returned are flushed together, so a client with many messages in flight gets few sends.
 /// </summary>
-internal sealed class EchoConnectionHandler(ServerOptions options, IHostApplicationLifetime lifetime, ILogger<EchoConnectionHandler> logger)
-    : ServiceConnectionHandler(lifetime, logger)
+internal sealed class EchoConnectionHandler(ServerOptions options, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<EchoConnectionHandler> logger)
+    : ServiceConnectionHandler(limiter, lifetime, logger)
 {
     protected override Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
     {

@@ -16,8 +16,8 @@ namespace Parley.Server.Greeting;
 /// <c>exit</c> ends the session. In raw framing replies carry no newline, so the tutorials' client prints exactly
 /// what the tutorial shows.
 /// </summary>
-internal sealed class GreetConnectionHandler(ServerOptions options, IHostApplicationLifetime lifetime, ILogger<GreetConnectionHandler> logger)
-    : ServiceConnectionHandler(lifetime, logger)
+internal sealed class GreetConnectionHandler(ServerOptions options, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<GreetConnectionHandler> logger)
+    : ServiceConnectionHandler(limiter, lifetime, logger)
 {
     protected override async Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
     {

@@ -61,6 +61,7 @@ public sealed partial class ParleyServer : IAsyncDisposable
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ChatHub>();
+        builder.Services.AddSingleton<ConnectionLimiter>();
         builder.Services.AddSingleton<IHostLifetime, CallerOwnedLifetime>();
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
         builder.WebHost.UseKestrelCore();

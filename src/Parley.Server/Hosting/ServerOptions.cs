@@ -66,6 +66,21 @@ public sealed class ServerOptions
     /// <summary>Defaults to 4 seconds, so the process exits within the 5 seconds the protocol promises.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(4);
 
+    /// <summary>
+    /// Defaults to 19,500 across all TCP services: every connection costs a file descriptor, and a process that runs
+    /// out of them can no longer accept anyone (the per-process limit on the development machine is 20,000).
+    /// </summary>
+    public int MaxConnections { get; set; } = 19_500;
+
+    /// <summary>
+    /// Defaults to 64 per remote address: plenty for people behind one NAT, few enough that one host cannot take
+    /// every slot. Loopback is exempt unless <see cref="LimitLoopback"/> is set.
+    /// </summary>
+    public int MaxConnectionsPerAddress { get; set; } = 64;
+
+    /// <summary>Defaults to false: local tools, benchmarks and tests open many connections from 127.0.0.1 and ::1.</summary>
+    public bool LimitLoopback { get; set; }
+
     /// <summary>Defaults to 64 KiB, the largest UDP payload that fits an IPv4 datagram.</summary>
     public int MaxDatagramBytes { get; set; } = 65507;
 
@@ -103,6 +118,16 @@ public sealed class ServerOptions
         if (ListenBacklog < 1)
         {
             return "--backlog must be at least 1";
+        }
+
+        if (MaxConnections < 1)
+        {
+            return "--max-connections must be at least 1";
+        }
+
+        if (MaxConnectionsPerAddress < 1)
+        {
+            return "--max-per-address must be at least 1";
         }
 
         if (MaxBacklogBytes < 1024)

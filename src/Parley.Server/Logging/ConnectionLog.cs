@@ -18,6 +18,9 @@ internal static partial class ConnectionLog
     [LoggerMessage(4, LogLevel.Error, "Connection {ConnectionId} from {Remote} failed", EventName = "ConnectionFailed")]
     public static partial void Failed(ILogger logger, Exception exception, string connectionId, string remote);
 
+    [LoggerMessage(6, LogLevel.Information, "Refused connection from {Remote}: {Reason}", EventName = "ConnectionRefused")]
+    public static partial void Refused(ILogger logger, string remote, string reason);
+
     [LoggerMessage(5, LogLevel.Information, "Line too long from {Remote} (max {MaxBytes} bytes): discarded", EventName = "LineTooLong")]
     public static partial void LineTooLong(ILogger logger, string remote, int maxBytes);
 }

@@ -1,0 +1,75 @@
+using System.Net;
+using Parley.Server.Hosting;
+
+namespace Parley.Server.Connections;
+
+/// <summary>
+/// Caps connections in total and per remote address, across every TCP service. A connection over a cap is told
+/// why in one line and closed before any service sees it. Loopback is exempt from the per-address cap unless
+/// asked, because local tools and tests legitimately open many connections from 127.0.0.1.
+/// </summary>
+internal sealed class ConnectionLimiter(ServerOptions options)
+{
+    private readonly Lock _gate = new();
+    private readonly Dictionary<IPAddress, int> _perAddress = [];
+    private int _total;
+
+    /// <summary>Takes a slot for <paramref name="remote"/>, or returns the line to send the peer before closing.</summary>
+    public string? TryAcquire(EndPoint? remote)
+    {
+        var address = (remote as IPEndPoint)?.Address;
+        if (address is { IsIPv4MappedToIPv6: true })
+        {
+            address = address.MapToIPv4();
+        }
+
+        lock (_gate)
+        {
+            if (_total >= options.MaxConnections)
+            {
+                return $"! server full (max {options.MaxConnections} connections), try again later";
+            }
+
+            if (address is not null && IsLimited(address))
+            {
+                _perAddress.TryGetValue(address, out int count);
+                if (count >= options.MaxConnectionsPerAddress)
+                {
+                    return $"! too many connections from {address} (max {options.MaxConnectionsPerAddress})";
+                }
+
+                _perAddress[address] = count + 1;
+            }
+
+            _total++;
+            return null;
+        }
+    }
+
+    public void Release(EndPoint? remote)
+    {
+        var address = (remote as IPEndPoint)?.Address;
+        if (address is { IsIPv4MappedToIPv6: true })
+        {
+            address = address.MapToIPv4();
+        }
+
+        lock (_gate)
+        {
+            _total--;
+            if (address is not null && IsLimited(address) && _perAddress.TryGetValue(address, out int count))
+            {
+                if (count <= 1)
+                {
+                    _perAddress.Remove(address);
+                }
+                else
+                {
+                    _perAddress[address] = count - 1;
+                }
+            }
+        }
+    }
+
+    private bool IsLimited(IPAddress address) => options.LimitLoopback || !IPAddress.IsLoopback(address);
+}

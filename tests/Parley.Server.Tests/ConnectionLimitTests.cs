@@ -1,0 +1,69 @@
+using Parley.Server.Hosting;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+public class ConnectionLimitTests
+{
+    [Fact]
+    public async Task AConnectionOverTheTotalIsToldTheServerIsFullAndClosed()
+    {
+        await using var server = await TestServer.StartAsync([ServiceKind.Chat, ServiceKind.Echo], Framing.Line, o => o.MaxConnections = 2);
+        await using var first = await server.JoinChatAsync("first");
+        await using var second = await server.ConnectAsync(ServiceKind.Echo);
+        await second.SendLineAsync("ping");
+        Assert.Equal("ping", await second.ReadLineAsync());
+
+        await using var third = await server.ConnectAsync();
+        Assert.Equal(["! server full (max 2 connections), try again later"], await third.ReadToEndAsync());
+
+        // A slot freed is a slot for the next one.
+        await second.DisposeAsync();
+        await first.SendLineAsync("/ping freed");
+        await first.ExpectLineAsync("* pong freed");
+        await using var fourth = await RetryJoinAsync(server, "fourth");
+        await first.ExpectLineAsync("* fourth joined #lobby");
+    }
+
+    [Fact]
+    public async Task AnAddressOverItsShareIsToldWhyAndLoopbackIsExemptByDefault()
+    {
+        await using (var exempt = await TestServer.StartAsync([ServiceKind.Echo], Framing.Line, o => o.MaxConnectionsPerAddress = 1))
+        {
+            await using var one = await exempt.ConnectAsync(ServiceKind.Echo);
+            await using var two = await exempt.ConnectAsync(ServiceKind.Echo);
+            await two.SendLineAsync("still served");
+            Assert.Equal("still served", await two.ReadLineAsync());
+        }
+
+        await using var limited = await TestServer.StartAsync([ServiceKind.Echo], Framing.Line, o =>
+        {
+            o.MaxConnectionsPerAddress = 1;
+            o.LimitLoopback = true;
+        });
+        await using var first = await limited.ConnectAsync(ServiceKind.Echo);
+        await first.SendLineAsync("hi");
+        Assert.Equal("hi", await first.ReadLineAsync());
+        await using var second = await limited.ConnectAsync(ServiceKind.Echo);
+        Assert.Equal(["! too many connections from 127.0.0.1 (max 1)"], await second.ReadToEndAsync());
+    }
+
+    // The server releases a slot when the closed connection's handler has finished, a moment after the close.
+    private static async Task<LineClient> RetryJoinAsync(TestServer server, string name)
+    {
+        using var deadline = new CancellationTokenSource(TaskTimeoutExtensions.DefaultWait);
+        while (true)
+        {
+            var client = await server.ConnectAsync();
+            await client.SendLineAsync($"/nick {name}");
+            string? line = await client.ReadLineAsync();
+            if (line == $"* {name} joined #lobby")
+            {
+                return client;
+            }
+
+            await client.DisposeAsync();
+            Assert.False(deadline.IsCancellationRequested, $"no slot was freed; last answer: {line}");
+        }
+    }
+}
