@@ -29,6 +29,7 @@ internal static class ServeCommand
         var maxBacklog = new Option<long>("--max-backlog") { Description = "Outbound bytes queued for one chat member before it is cut off as too slow", DefaultValueFactory = _ => 1024 * 1024, HelpName = "BYTES" };
         var maxConnections = new Option<int>("--max-connections") { Description = "Connections across all TCP services; more are told the server is full", DefaultValueFactory = _ => 19_500, HelpName = "N" };
         var maxPerAddress = new Option<int>("--max-per-address") { Description = "Connections from one remote address (loopback exempt unless --limit-loopback)", DefaultValueFactory = _ => 64, HelpName = "N" };
+        var idleTimeout = new Option<double>("--idle-timeout") { Description = "Close a TCP connection that sends nothing for SECONDS (default 0: never)", HelpName = "SECONDS" };
         var limitLoopback = new Option<bool>("--limit-loopback") { Description = "Apply --max-per-address to loopback clients too" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least important log messages written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
@@ -47,6 +48,7 @@ internal static class ServeCommand
         command.Options.Add(maxConnections);
         command.Options.Add(maxPerAddress);
         command.Options.Add(limitLoopback);
+        command.Options.Add(idleTimeout);
         command.Options.Add(logLevel);
 
         command.SetAction((parse, cancellation) => Cli.RunAsync(async token =>
@@ -62,6 +64,7 @@ internal static class ServeCommand
                 MaxConnections = parse.GetValue(maxConnections),
                 MaxConnectionsPerAddress = parse.GetValue(maxPerAddress),
                 LimitLoopback = parse.GetValue(limitLoopback),
+                IdleTimeout = parse.GetValue(idleTimeout) is var idle and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(idle) : throw new UsageException("--idle-timeout must be between 0 and 86400 seconds"),
             };
             foreach (var (kind, option) in ports)
             {

@@ -36,7 +36,11 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         using var nickGrace = raw ? null : new Timer(static state => ((LineChatSink)state!).AnnounceJoin(), sink, options.NickGracePeriod, Timeout.InfiniteTimeSpan);
         try
         {
-            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session);
+            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session, options.IdleTimeout);
+        }
+        catch (IdleTimeoutException idle)
+        {
+            member.CutOff("idle timeout", $"disconnected: {idle.Message}");
         }
         catch (OperationCanceledException) when (session.IsCancellationRequested)
         {

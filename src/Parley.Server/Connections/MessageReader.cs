@@ -5,6 +5,12 @@ using Parley.Server.Hosting;
 
 namespace Parley.Server.Connections;
 
+/// <summary>The peer sent nothing for longer than the idle timeout.</summary>
+internal sealed class IdleTimeoutException(TimeSpan timeout) : Exception($"idle for {timeout.TotalSeconds:0} seconds")
+{
+    public TimeSpan Timeout { get; } = timeout;
+}
+
 /// <summary>What a service's reader does with each message; returning false ends the connection.</summary>
 internal interface IMessageSink
 {
@@ -22,12 +28,28 @@ internal interface IMessageSink
 /// </summary>
 internal static class MessageReader
 {
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation)
+    /// <summary>
+    /// Reads until the peer closes, the sink says stop, or <paramref name="cancellation"/> fires. With an idle
+    /// timeout, a peer that sends nothing for that long ends the loop with <see cref="IdleTimeoutException"/>.
+    /// </summary>
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default)
     {
         var lines = new LineReader(maxLineBytes);
+        using var idle = idleTimeout > TimeSpan.Zero ? CancellationTokenSource.CreateLinkedTokenSource(cancellation) : null;
         while (true)
         {
-            var result = await input.ReadAsync(cancellation);
+            ReadResult result;
+            try
+            {
+                // Rescheduling one timer per read is cheap, and a timer per connection is what bounds an idle one.
+                idle?.CancelAfter(idleTimeout);
+                result = await input.ReadAsync(idle?.Token ?? cancellation);
+            }
+            catch (OperationCanceledException) when (idle is { IsCancellationRequested: true } && !cancellation.IsCancellationRequested)
+            {
+                throw new IdleTimeoutException(idleTimeout);
+            }
+
             var buffer = result.Buffer;
             bool keepGoing = true;
             try

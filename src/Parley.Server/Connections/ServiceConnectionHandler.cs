@@ -35,6 +35,11 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
             // (nc -N, a piped script) must still get every answer. The end of input is seen by the pipe itself.
             await HandleAsync(connection, remote, Lifetime.ApplicationStopping);
         }
+        catch (IdleTimeoutException idle)
+        {
+            ConnectionLog.Reset(Logger, remote, idle.Message);
+            await RefuseAsync(connection, $"! disconnected: {idle.Message}");
+        }
         catch (Exception ex) when (IsExpectedEnding(ex))
         {
             ConnectionLog.Reset(Logger, remote, ex.Message);

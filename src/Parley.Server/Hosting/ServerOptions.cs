@@ -81,6 +81,12 @@ public sealed class ServerOptions
     /// <summary>Defaults to false: local tools, benchmarks and tests open many connections from 127.0.0.1 and ::1.</summary>
     public bool LimitLoopback { get; set; }
 
+    /// <summary>
+    /// Defaults to off (zero). When set, a TCP connection that sends nothing for this long is told so and closed,
+    /// so a vanished client leaves its room within a bounded time even where keepalives cannot see it.
+    /// </summary>
+    public TimeSpan IdleTimeout { get; set; }
+
     /// <summary>Defaults to 64 KiB, the largest UDP payload that fits an IPv4 datagram.</summary>
     public int MaxDatagramBytes { get; set; } = 65507;
 
@@ -118,6 +124,11 @@ public sealed class ServerOptions
         if (ListenBacklog < 1)
         {
             return "--backlog must be at least 1";
+        }
+
+        if (IdleTimeout < TimeSpan.Zero)
+        {
+            return "--idle-timeout must not be negative";
         }
 
         if (MaxConnections < 1)
