@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Text;
 using System.Text.RegularExpressions;
 using Parley.Server.Hosting;
@@ -129,6 +130,18 @@ public partial class ChatRobustnessTests : IAsyncLifetime
     [Fact]
     public async Task AMemberThatStopsReadingIsCutOffAndTheOthersLoseNothing()
     {
+        long cutOffs = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "Parley.Server" && instrument.Name == "parley.chat.slow_consumer_cutoffs")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref cutOffs, value));
+        listener.Start();
+
         await using var server = await TestServer.StartAsync([ServiceKind.Chat], Framing.Line, o => o.MaxBacklogBytes = 64 * 1024);
         await using var sender = await server.JoinChatAsync("sender");
         await using var reader = await server.JoinChatAsync("reader");
@@ -168,6 +181,9 @@ public partial class ChatRobustnessTests : IAsyncLifetime
         }
 
         Assert.True(cutOff, $"the stalled member was not cut off after {sent} lines");
+        // The cut-off is counted once the stalled connection's handler has finished; give it the usual bound.
+        await server.StopAsync();
+        Assert.True(Interlocked.Read(ref cutOffs) >= 1, "the cut-off was not counted in parley.chat.slow_consumer_cutoffs");
     }
 
     [GeneratedRegex(@"^<(?<sender>c\d+)> line (?<n>\d+) from \k<sender>$")]

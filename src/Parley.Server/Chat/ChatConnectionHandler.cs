@@ -40,6 +40,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         }
         catch (IdleTimeoutException idle)
         {
+            ParleyMetrics.IdleTimeouts.Add(1);
             member.CutOff("idle timeout", $"disconnected: {idle.Message}");
         }
         catch (OperationCanceledException) when (session.IsCancellationRequested)
@@ -59,6 +60,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
 
             if (member.CutOffReason == "too slow")
             {
+                ParleyMetrics.SlowConsumerCutOffs.Add(1);
                 ChatLog.SlowConsumer(Logger, member.Name, remote, options.MaxBacklogBytes);
             }
 

@@ -1,5 +1,6 @@
 using Parley.Protocol.Chat;
 using Parley.Server.Connections;
+using Parley.Server.Logging;
 
 namespace Parley.Server.Chat;
 
@@ -217,6 +218,7 @@ internal sealed partial class ChatHub
             return;
         }
 
+        ParleyMetrics.ChatMessages.Add(1);
         lock (room.BroadcastGate)
         {
             var message = new OutboundMessage(new ChatEvent(type, Now)

@@ -23,12 +23,14 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
         ConnectionLog.Accepted(Logger, remote);
         if (limiter.TryAcquire(connection.RemoteEndPoint) is { } refusal)
         {
+            ParleyMetrics.RefusedConnections.Add(1);
             ConnectionLog.Refused(Logger, remote, refusal);
             await RefuseAsync(connection, refusal);
             ConnectionLog.Closed(Logger, remote);
             return;
         }
 
+        ParleyMetrics.ActiveConnections.Add(1);
         try
         {
             // Not ConnectionClosed: Kestrel fires it on the peer's FIN, and a client that sends and then half-closes
@@ -37,6 +39,7 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
         }
         catch (IdleTimeoutException idle)
         {
+            ParleyMetrics.IdleTimeouts.Add(1);
             ConnectionLog.Reset(Logger, remote, idle.Message);
             await RefuseAsync(connection, $"! disconnected: {idle.Message}");
         }
@@ -51,6 +54,7 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
         finally
         {
             limiter.Release(connection.RemoteEndPoint);
+            ParleyMetrics.ActiveConnections.Add(-1);
             ConnectionLog.Closed(Logger, remote);
         }
     }

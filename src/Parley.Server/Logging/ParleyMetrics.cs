@@ -1,0 +1,24 @@
+using System.Diagnostics.Metrics;
+
+namespace Parley.Server.Logging;
+
+/// <summary>
+/// The server's instruments, under the meter "Parley.Server" (<c>dotnet-counters monitor --counters Parley.Server</c>).
+/// Static because a meter is process-wide by nature and the counters are bumped on hot paths.
+/// </summary>
+internal static class ParleyMetrics
+{
+    public const string MeterName = "Parley.Server";
+
+    private static readonly Meter Meter = new(MeterName);
+
+    public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("parley.connections.active", description: "TCP connections being served");
+
+    public static readonly Counter<long> RefusedConnections = Meter.CreateCounter<long>("parley.connections.refused", description: "Connections turned away by a connection limit");
+
+    public static readonly Counter<long> ChatMessages = Meter.CreateCounter<long>("parley.chat.messages", description: "Chat lines and actions relayed to a room");
+
+    public static readonly Counter<long> SlowConsumerCutOffs = Meter.CreateCounter<long>("parley.chat.slow_consumer_cutoffs", description: "Members disconnected because their outbound backlog passed --max-backlog");
+
+    public static readonly Counter<long> IdleTimeouts = Meter.CreateCounter<long>("parley.connections.idle_timeouts", description: "Connections closed by --idle-timeout");
+}
