@@ -30,6 +30,8 @@ internal static class ServeCommand
         var maxConnections = new Option<int>("--max-connections") { Description = "Connections across all TCP services; more are told the server is full", DefaultValueFactory = _ => 19_500, HelpName = "N" };
         var maxPerAddress = new Option<int>("--max-per-address") { Description = "Connections from one remote address (loopback exempt unless --limit-loopback)", DefaultValueFactory = _ => 64, HelpName = "N" };
         var idleTimeout = new Option<double>("--idle-timeout") { Description = "Close a TCP connection that sends nothing for SECONDS (default 0: never)", HelpName = "SECONDS" };
+        var allow = new Option<string[]>("--allow") { Description = "Only accept clients from this network (CIDR, repeatable), e.g. 192.168.0.0/16", HelpName = "CIDR", AllowMultipleArgumentsPerToken = false };
+        var deny = new Option<string[]>("--deny") { Description = "Refuse clients from this network (CIDR, repeatable); wins over --allow", HelpName = "CIDR" };
         var limitLoopback = new Option<bool>("--limit-loopback") { Description = "Apply --max-per-address to loopback clients too" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least important log messages written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
@@ -48,6 +50,8 @@ internal static class ServeCommand
         command.Options.Add(maxConnections);
         command.Options.Add(maxPerAddress);
         command.Options.Add(limitLoopback);
+        command.Options.Add(allow);
+        command.Options.Add(deny);
         command.Options.Add(idleTimeout);
         command.Options.Add(logLevel);
 
@@ -66,6 +70,8 @@ internal static class ServeCommand
                 LimitLoopback = parse.GetValue(limitLoopback),
                 IdleTimeout = parse.GetValue(idleTimeout) is var idle and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(idle) : throw new UsageException("--idle-timeout must be between 0 and 86400 seconds"),
             };
+            options.Allow.AddRange((parse.GetValue(allow) ?? []).Select(cidr => ParseNetwork(cidr, "--allow")));
+            options.Deny.AddRange((parse.GetValue(deny) ?? []).Select(cidr => ParseNetwork(cidr, "--deny")));
             foreach (var (kind, option) in ports)
             {
                 if (parse.GetValue(option) is int port)
@@ -110,6 +116,19 @@ internal static class ServeCommand
         }
 
         return ExitCodes.Ok;
+    }
+
+    // A bare address means that one host: 10.0.0.5 is 10.0.0.5/32.
+    private static IPNetwork ParseNetwork(string text, string option)
+    {
+        if (IPNetwork.TryParse(text, out var network))
+        {
+            return network;
+        }
+
+        return IPAddress.TryParse(text, out var host)
+            ? new IPNetwork(host, host.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)
+            : throw new UsageException($"{option}: '{text}' is not a network such as 192.168.0.0/16 or an address");
     }
 
     private static IPAddress ParseBindAddress(string text)

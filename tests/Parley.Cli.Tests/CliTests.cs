@@ -189,6 +189,8 @@ public partial class CliTests
     [InlineData("serve", "--framing", "zigzag")]
     [InlineData("serve", "--bind", "not-an-address")]
     [InlineData("serve", "--no-such-flag")]
+    [InlineData("serve", "--allow", "not/a/network")]
+    [InlineData("serve", "--idle-timeout", "-5")]
     [InlineData("chat", "nocolon")]
     [InlineData("chat", "127.0.0.1:1", "--name", "two words")]
     [InlineData("connect")]

@@ -67,3 +67,31 @@ public class ConnectionLimitTests
         }
     }
 }
+
+public class AccessControlTests
+{
+    [Theory]
+    [InlineData("10.0.0.0/8", null, false)]
+    [InlineData("127.0.0.0/8", null, true)]
+    [InlineData(null, "127.0.0.1/32", false)]
+    [InlineData("127.0.0.0/8", "127.0.0.0/24", false)]
+    [InlineData(null, "192.168.0.0/16", true)]
+    public async Task AllowAndDenyDecideWhoIsServed(string? allow, string? deny, bool served)
+    {
+        await using var server = await TestServer.StartAsync([ServiceKind.Echo], Framing.Line, o =>
+        {
+            if (allow is not null)
+            {
+                o.Allow.Add(System.Net.IPNetwork.Parse(allow));
+            }
+
+            if (deny is not null)
+            {
+                o.Deny.Add(System.Net.IPNetwork.Parse(deny));
+            }
+        });
+        await using var client = await server.ConnectAsync(ServiceKind.Echo);
+        await client.SendLineAsync("hello");
+        Assert.Equal(served ? "hello" : "! access denied for 127.0.0.1", await client.ReadLineAsync());
+    }
+}

@@ -4,7 +4,8 @@ using Parley.Server.Hosting;
 namespace Parley.Server.Connections;
 
 /// <summary>
-/// Caps connections in total and per remote address, across every TCP service. A connection over a cap is told
+/// Admits connections by network (--allow, --deny) and caps them in total and per remote address, across
+/// every TCP service. A connection over a cap is told
 /// why in one line and closed before any service sees it. Loopback is exempt from the per-address cap unless
 /// asked, because local tools and tests legitimately open many connections from 127.0.0.1.
 /// </summary>
@@ -21,6 +22,11 @@ internal sealed class ConnectionLimiter(ServerOptions options)
         if (address is { IsIPv4MappedToIPv6: true })
         {
             address = address.MapToIPv4();
+        }
+
+        if (address is not null && !IsAdmitted(address))
+        {
+            return $"! access denied for {address}";
         }
 
         lock (_gate)
@@ -70,6 +76,11 @@ internal sealed class ConnectionLimiter(ServerOptions options)
             }
         }
     }
+
+    // As ncat's --allow and --deny: with any --allow, only those networks; --deny always wins.
+    private bool IsAdmitted(IPAddress address) =>
+        (options.Allow.Count == 0 || options.Allow.Exists(network => network.Contains(address)))
+        && !options.Deny.Exists(network => network.Contains(address));
 
     private bool IsLimited(IPAddress address) => options.LimitLoopback || !IPAddress.IsLoopback(address);
 }

@@ -78,6 +78,12 @@ public sealed class ServerOptions
     /// </summary>
     public int MaxConnectionsPerAddress { get; set; } = 64;
 
+    /// <summary>Defaults to empty: everyone may connect. When given, only addresses in these networks may (<c>--allow</c>).</summary>
+    public List<IPNetwork> Allow { get; } = [];
+
+    /// <summary>Defaults to empty. Addresses in these networks are refused, even if allowed (<c>--deny</c>).</summary>
+    public List<IPNetwork> Deny { get; } = [];
+
     /// <summary>Defaults to false: local tools, benchmarks and tests open many connections from 127.0.0.1 and ::1.</summary>
     public bool LimitLoopback { get; set; }
 
