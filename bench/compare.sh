@@ -43,7 +43,7 @@ start_peer() {
   PORT=$(free_port)
   case "$1" in
     parley-echo) "$PARLEY" serve --echo "$PORT" --log-level None >/dev/null 2>&1 & ;;
-    parley-chat) "$PARLEY" serve --chat "$PORT" --log-level None >/dev/null 2>&1 & ;;
+    parley-chat) "$PARLEY" serve --chat "$PORT" --rate-limit 0 --log-level None >/dev/null 2>&1 & ;;
     tutorial-greet) python3 "$SEEDS/seed_greet_server.py" 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
     tutorial-chat) python3 "$SEEDS/seed_chat_server.py" 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
     ncat-broker) ncat -l -k --broker --max-conns 20000 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;

@@ -32,6 +32,8 @@ internal static class ServeCommand
         var idleTimeout = new Option<double>("--idle-timeout") { Description = "Close a TCP connection that sends nothing for SECONDS (default 0: never)", HelpName = "SECONDS" };
         var allow = new Option<string[]>("--allow") { Description = "Only accept clients from this network (CIDR, repeatable), e.g. 192.168.0.0/16", HelpName = "CIDR", AllowMultipleArgumentsPerToken = false };
         var deny = new Option<string[]>("--deny") { Description = "Refuse clients from this network (CIDR, repeatable); wins over --allow", HelpName = "CIDR" };
+        var rateLimit = new Option<double>("--rate-limit") { Description = "Chat lines per second per connection before the server reads more slowly (0: off)", DefaultValueFactory = _ => 20, HelpName = "LINES_PER_S" };
+        var rateBurst = new Option<int>("--rate-burst") { Description = "Chat lines a connection may send at once above --rate-limit", DefaultValueFactory = _ => 100, HelpName = "N" };
         var limitLoopback = new Option<bool>("--limit-loopback") { Description = "Apply --max-per-address to loopback clients too" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least important log messages written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
@@ -50,6 +52,8 @@ internal static class ServeCommand
         command.Options.Add(maxConnections);
         command.Options.Add(maxPerAddress);
         command.Options.Add(limitLoopback);
+        command.Options.Add(rateLimit);
+        command.Options.Add(rateBurst);
         command.Options.Add(allow);
         command.Options.Add(deny);
         command.Options.Add(idleTimeout);
@@ -68,6 +72,8 @@ internal static class ServeCommand
                 MaxConnections = parse.GetValue(maxConnections),
                 MaxConnectionsPerAddress = parse.GetValue(maxPerAddress),
                 LimitLoopback = parse.GetValue(limitLoopback),
+                RateLimit = parse.GetValue(rateLimit),
+                RateBurst = parse.GetValue(rateBurst),
                 IdleTimeout = parse.GetValue(idleTimeout) is var idle and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(idle) : throw new UsageException("--idle-timeout must be between 0 and 86400 seconds"),
             };
             options.Allow.AddRange((parse.GetValue(allow) ?? []).Select(cidr => ParseNetwork(cidr, "--allow")));

@@ -142,7 +142,11 @@ public partial class ChatRobustnessTests : IAsyncLifetime
         listener.SetMeasurementEventCallback<long>((_, value, _, _) => Interlocked.Add(ref cutOffs, value));
         listener.Start();
 
-        await using var server = await TestServer.StartAsync([ServiceKind.Chat], Framing.Line, o => o.MaxBacklogBytes = 64 * 1024);
+        await using var server = await TestServer.StartAsync([ServiceKind.Chat], Framing.Line, o =>
+        {
+            o.MaxBacklogBytes = 64 * 1024;
+            o.RateLimit = 0;
+        });
         await using var sender = await server.JoinChatAsync("sender");
         await using var reader = await server.JoinChatAsync("reader");
         await using var stalled = await server.JoinChatAsync("stalled");

@@ -36,7 +36,8 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         using var nickGrace = raw ? null : new Timer(static state => ((LineChatSink)state!).AnnounceJoin(), sink, options.NickGracePeriod, Timeout.InfiniteTimeSpan);
         try
         {
-            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session, options.IdleTimeout);
+            var rate = options.RateLimit > 0 ? new TokenBucket(options.RateLimit, options.RateBurst, TimeProvider.System) : null;
+            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session, options.IdleTimeout, rate);
         }
         catch (IdleTimeoutException idle)
         {

@@ -32,7 +32,7 @@ internal static class MessageReader
     /// Reads until the peer closes, the sink says stop, or <paramref name="cancellation"/> fires. With an idle
     /// timeout, a peer that sends nothing for that long ends the loop with <see cref="IdleTimeoutException"/>.
     /// </summary>
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default)
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, TokenBucket? rate = null)
     {
         var lines = new LineReader(maxLineBytes);
         using var idle = idleTimeout > TimeSpan.Zero ? CancellationTokenSource.CreateLinkedTokenSource(cancellation) : null;
@@ -58,6 +58,11 @@ internal static class MessageReader
                 {
                     if (!buffer.IsEmpty)
                     {
+                        if (rate?.Take() is { } wait && wait > TimeSpan.Zero)
+                        {
+                            await Task.Delay(wait, cancellation);
+                        }
+
                         keepGoing = await sink.OnMessageAsync(buffer);
                         buffer = buffer.Slice(buffer.End);
                     }
@@ -70,6 +75,12 @@ internal static class MessageReader
                         if (found == LineReadResult.NeedMoreData)
                         {
                             break;
+                        }
+
+                        if (rate?.Take() is { } wait && wait > TimeSpan.Zero)
+                        {
+                            // Over its rate: hold this line and stop reading for a while; nothing is dropped.
+                            await Task.Delay(wait, cancellation);
                         }
 
                         keepGoing = found == LineReadResult.Line

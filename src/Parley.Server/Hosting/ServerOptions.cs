@@ -78,6 +78,16 @@ public sealed class ServerOptions
     /// </summary>
     public int MaxConnectionsPerAddress { get; set; } = 64;
 
+    /// <summary>
+    /// Defaults to 20 chat lines per second per connection, with <see cref="RateBurst"/> on top: far above anyone
+    /// typing, low enough that one client cannot flood a room. A client over it is read later, not dropped. Zero
+    /// turns it off (benchmarks measure the relay, not the policy).
+    /// </summary>
+    public double RateLimit { get; set; } = 20;
+
+    /// <summary>Defaults to 100 lines: a pasted block goes through at once.</summary>
+    public int RateBurst { get; set; } = 100;
+
     /// <summary>Defaults to empty: everyone may connect. When given, only addresses in these networks may (<c>--allow</c>).</summary>
     public List<IPNetwork> Allow { get; } = [];
 
@@ -135,6 +145,11 @@ public sealed class ServerOptions
         if (IdleTimeout < TimeSpan.Zero)
         {
             return "--idle-timeout must not be negative";
+        }
+
+        if (RateLimit < 0 || RateBurst < 1)
+        {
+            return "--rate-limit must not be negative and --rate-burst must be at least 1";
         }
 
         if (MaxConnections < 1)
