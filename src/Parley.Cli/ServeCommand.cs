@@ -34,6 +34,7 @@ internal static class ServeCommand
         var deny = new Option<string[]>("--deny") { Description = "Refuse clients from this network (CIDR, repeatable); wins over --allow", HelpName = "CIDR" };
         var rateLimit = new Option<double>("--rate-limit") { Description = "Chat lines per second per connection before the server reads more slowly (0: off)", DefaultValueFactory = _ => 20, HelpName = "LINES_PER_S" };
         var rateBurst = new Option<int>("--rate-burst") { Description = "Chat lines a connection may send at once above --rate-limit", DefaultValueFactory = _ => 100, HelpName = "N" };
+        var lineTimeout = new Option<double>("--line-timeout") { Description = "Close a connection that takes longer than SECONDS to finish a line (0: never)", DefaultValueFactory = _ => 30, HelpName = "SECONDS" };
         var limitLoopback = new Option<bool>("--limit-loopback") { Description = "Apply --max-per-address to loopback clients too" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least important log messages written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
@@ -52,6 +53,7 @@ internal static class ServeCommand
         command.Options.Add(maxConnections);
         command.Options.Add(maxPerAddress);
         command.Options.Add(limitLoopback);
+        command.Options.Add(lineTimeout);
         command.Options.Add(rateLimit);
         command.Options.Add(rateBurst);
         command.Options.Add(allow);
@@ -73,6 +75,7 @@ internal static class ServeCommand
                 MaxConnectionsPerAddress = parse.GetValue(maxPerAddress),
                 LimitLoopback = parse.GetValue(limitLoopback),
                 RateLimit = parse.GetValue(rateLimit),
+                LineTimeout = parse.GetValue(lineTimeout) is var line and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(line) : throw new UsageException("--line-timeout must be between 0 and 86400 seconds"),
                 RateBurst = parse.GetValue(rateBurst),
                 IdleTimeout = parse.GetValue(idleTimeout) is var idle and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(idle) : throw new UsageException("--idle-timeout must be between 0 and 86400 seconds"),
             };

@@ -37,12 +37,12 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         try
         {
             var rate = options.RateLimit > 0 ? new TokenBucket(options.RateLimit, options.RateBurst, TimeProvider.System) : null;
-            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session, options.IdleTimeout, rate);
+            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session, options.IdleTimeout, rate, options.LineTimeout);
         }
-        catch (IdleTimeoutException idle)
+        catch (PeerTimeoutException timeout)
         {
             ParleyMetrics.IdleTimeouts.Add(1);
-            member.CutOff("idle timeout", $"disconnected: {idle.Message}");
+            member.CutOff(timeout.Reason, $"disconnected: {timeout.Message}");
         }
         catch (OperationCanceledException) when (session.IsCancellationRequested)
         {

@@ -1,15 +1,23 @@
 using System.Buffers;
+using System.Diagnostics;
 using System.IO.Pipelines;
 using Parley.Protocol.Framing;
 using Parley.Server.Hosting;
 
 namespace Parley.Server.Connections;
 
-/// <summary>The peer sent nothing for longer than the idle timeout.</summary>
-internal sealed class IdleTimeoutException(TimeSpan timeout) : Exception($"idle for {timeout.TotalSeconds:0} seconds")
+/// <summary>The peer was too slow for one of the reader's time limits; the message says which, in the user's words.</summary>
+internal abstract class PeerTimeoutException(string message, string reason) : Exception(message)
 {
-    public TimeSpan Timeout { get; } = timeout;
+    /// <summary>The reason a chat room is given when the member leaves.</summary>
+    public string Reason { get; } = reason;
 }
+
+/// <summary>The peer sent nothing for longer than the idle timeout.</summary>
+internal sealed class IdleTimeoutException(TimeSpan timeout) : PeerTimeoutException($"idle for {timeout.TotalSeconds:0} seconds", "idle timeout");
+
+/// <summary>The peer took longer than the line timeout to finish a line.</summary>
+internal sealed class LineTimeoutException(TimeSpan timeout) : PeerTimeoutException($"line not finished within {timeout.TotalSeconds:0} seconds", "line timeout");
 
 /// <summary>What a service's reader does with each message; returning false ends the connection.</summary>
 internal interface IMessageSink
@@ -32,22 +40,38 @@ internal static class MessageReader
     /// Reads until the peer closes, the sink says stop, or <paramref name="cancellation"/> fires. With an idle
     /// timeout, a peer that sends nothing for that long ends the loop with <see cref="IdleTimeoutException"/>.
     /// </summary>
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, TokenBucket? rate = null)
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, TokenBucket? rate = null, TimeSpan lineTimeout = default)
     {
         var lines = new LineReader(maxLineBytes);
-        using var idle = idleTimeout > TimeSpan.Zero ? CancellationTokenSource.CreateLinkedTokenSource(cancellation) : null;
+        bool timed = idleTimeout > TimeSpan.Zero || (lineTimeout > TimeSpan.Zero && framing == Framing.Line);
+        using var deadline = timed ? CancellationTokenSource.CreateLinkedTokenSource(cancellation) : null;
+        long partialLineSince = 0;
         while (true)
         {
             ReadResult result;
+            bool waitingOnLine = false;
+            var lineLeft = partialLineSince == 0 || lineTimeout <= TimeSpan.Zero ? TimeSpan.MaxValue : lineTimeout - Stopwatch.GetElapsedTime(partialLineSince);
             try
             {
-                // Rescheduling one timer per read is cheap, and a timer per connection is what bounds an idle one.
-                idle?.CancelAfter(idleTimeout);
-                result = await input.ReadAsync(idle?.Token ?? cancellation);
+                // One timer per connection, rescheduled per read, bounds both an idle peer and one that dribbles
+                // a line a byte at a time (slowloris): whichever comes first.
+                if (deadline is not null)
+                {
+                    waitingOnLine = !(idleTimeout > TimeSpan.Zero && idleTimeout < lineLeft);
+                    var wait = waitingOnLine ? lineLeft : idleTimeout;
+                    if (wait <= TimeSpan.Zero)
+                    {
+                        throw new LineTimeoutException(lineTimeout);
+                    }
+
+                    deadline.CancelAfter(wait == TimeSpan.MaxValue ? Timeout.InfiniteTimeSpan : wait);
+                }
+
+                result = await input.ReadAsync(deadline?.Token ?? cancellation);
             }
-            catch (OperationCanceledException) when (idle is { IsCancellationRequested: true } && !cancellation.IsCancellationRequested)
+            catch (OperationCanceledException) when (deadline is { IsCancellationRequested: true } && !cancellation.IsCancellationRequested)
             {
-                throw new IdleTimeoutException(idleTimeout);
+                throw waitingOnLine ? new LineTimeoutException(lineTimeout) : new IdleTimeoutException(idleTimeout);
             }
 
             var buffer = result.Buffer;
@@ -95,6 +119,9 @@ internal static class MessageReader
             {
                 input.AdvanceTo(buffer.Start, buffer.End);
             }
+
+            // Bytes left over are the start of an unfinished line: its clock starts with its first byte.
+            partialLineSince = buffer.IsEmpty || lines.IsDiscarding ? 0 : partialLineSince == 0 ? Stopwatch.GetTimestamp() : partialLineSince;
 
             if (!keepGoing || result.IsCompleted || result.IsCanceled)
             {

@@ -37,11 +37,11 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
             // (nc -N, a piped script) must still get every answer. The end of input is seen by the pipe itself.
             await HandleAsync(connection, remote, Lifetime.ApplicationStopping);
         }
-        catch (IdleTimeoutException idle)
+        catch (PeerTimeoutException timeout)
         {
             ParleyMetrics.IdleTimeouts.Add(1);
-            ConnectionLog.Reset(Logger, remote, idle.Message);
-            await RefuseAsync(connection, $"! disconnected: {idle.Message}");
+            ConnectionLog.Reset(Logger, remote, timeout.Message);
+            await RefuseAsync(connection, $"! disconnected: {timeout.Message}");
         }
         catch (Exception ex) when (IsExpectedEnding(ex))
         {

@@ -23,7 +23,7 @@ internal sealed class EchoConnectionHandler(ServerOptions options, ConnectionLim
         bool raw = options.Framing == Framing.Raw;
         byte[]? reply = options.EchoReply is null ? null : Encoding.UTF8.GetBytes(raw ? options.EchoReply : options.EchoReply + "\n");
         var sink = new EchoSink(connection.Transport.Output, raw, reply, options.MaxLineBytes, remote, Logger, cancellation);
-        return MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout);
+        return MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout);
     }
 
     private sealed class EchoSink(PipeWriter output, bool raw, byte[]? reply, int maxLineBytes, string remote, ILogger logger, CancellationToken cancellation)

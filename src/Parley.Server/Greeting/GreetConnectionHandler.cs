@@ -26,7 +26,7 @@ internal sealed class GreetConnectionHandler(ServerOptions options, ConnectionLi
         output.Write(raw ? "welcome!"u8 : "welcome!\n"u8);
         await output.FlushAsync(cancellation);
         var sink = new GreetSink(output, raw, options.MaxLineBytes, remote, Logger, cancellation);
-        await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout);
+        await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout);
     }
 
     private sealed class GreetSink(PipeWriter output, bool raw, int maxLineBytes, string remote, ILogger logger, CancellationToken cancellation) : IMessageSink

@@ -103,6 +103,13 @@ public sealed class ServerOptions
     /// </summary>
     public TimeSpan IdleTimeout { get; set; }
 
+    /// <summary>
+    /// Defaults to 30 seconds: how long a line may take from its first byte to its LF. Anyone typing into nc
+    /// finishes a line well within it; a client dribbling a byte a second (slowloris) is told and closed instead of
+    /// holding a connection forever. Zero turns it off. Line framing only.
+    /// </summary>
+    public TimeSpan LineTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Defaults to 64 KiB, the largest UDP payload that fits an IPv4 datagram.</summary>
     public int MaxDatagramBytes { get; set; } = 65507;
 

@@ -20,5 +20,5 @@ internal static class ParleyMetrics
 
     public static readonly Counter<long> SlowConsumerCutOffs = Meter.CreateCounter<long>("parley.chat.slow_consumer_cutoffs", description: "Members disconnected because their outbound backlog passed --max-backlog");
 
-    public static readonly Counter<long> IdleTimeouts = Meter.CreateCounter<long>("parley.connections.idle_timeouts", description: "Connections closed by --idle-timeout");
+    public static readonly Counter<long> IdleTimeouts = Meter.CreateCounter<long>("parley.connections.timeouts", description: "Connections closed by --idle-timeout or --line-timeout");
 }
