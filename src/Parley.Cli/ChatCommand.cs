@@ -19,7 +19,8 @@ internal static class ChatCommand
         var server = new Argument<string>("HOST:PORT") { Description = "The chat server, e.g. 127.0.0.1:9999" };
         var name = new Option<string?>("--name", "-n") { Description = "Your name in the chat (default: your user name)", HelpName = "NAME" };
         var room = new Option<string?>("--room", "-r") { Description = "The room to enter (default: lobby)", HelpName = "ROOM" };
-        var command = new Command("chat", "Chat on a Parley server.") { server, name, room };
+        var password = new Option<string?>("--password") { Description = "The server's password, if it has one (or set PARLEY_PASSWORD)", HelpName = "PASSWORD" };
+        var command = new Command("chat", "Chat on a Parley server.") { server, name, room, password };
         command.SetAction((parse, cancellation) => Cli.RunAsync(token =>
         {
             var target = Cli.ParseTarget(parse.GetValue(server)!);
@@ -35,14 +36,15 @@ internal static class ChatCommand
                 throw new UsageException($"--room: {roomProblem.Replace("a name", "a room name", StringComparison.Ordinal)}");
             }
 
-            return RunAsync(target, nick, roomName, token);
+            string? secret = parse.GetValue(password) ?? Environment.GetEnvironmentVariable("PARLEY_PASSWORD");
+            return RunAsync(target, nick, roomName, secret, token);
         }, cancellation));
         return command;
     }
 
-    private static async Task<int> RunAsync(HostPort target, string name, string? room, CancellationToken cancellation)
+    private static async Task<int> RunAsync(HostPort target, string name, string? room, string? password, CancellationToken cancellation)
     {
-        await using var client = await ChatClient.ConnectAsync(target, name, room, cancellation);
+        await using var client = await ChatClient.ConnectAsync(target, name, room, cancellation, password);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         await using var events = client.ReadEventsAsync(stop.Token).GetAsyncEnumerator(stop.Token);
 

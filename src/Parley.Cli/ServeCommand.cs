@@ -35,6 +35,7 @@ internal static class ServeCommand
         var rateLimit = new Option<double>("--rate-limit") { Description = "Chat lines per second per connection before the server reads more slowly (0: off)", DefaultValueFactory = _ => 20, HelpName = "LINES_PER_S" };
         var rateBurst = new Option<int>("--rate-burst") { Description = "Chat lines a connection may send at once above --rate-limit", DefaultValueFactory = _ => 100, HelpName = "N" };
         var lineTimeout = new Option<double>("--line-timeout") { Description = "Close a connection that takes longer than SECONDS to finish a line (0: never)", DefaultValueFactory = _ => 30, HelpName = "SECONDS" };
+        var password = new Option<string?>("--password") { Description = "Chat clients must send /pass PASSWORD first (or set PARLEY_PASSWORD, which ps does not show)", HelpName = "PASSWORD" };
         var limitLoopback = new Option<bool>("--limit-loopback") { Description = "Apply --max-per-address to loopback clients too" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least important log messages written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
@@ -53,6 +54,7 @@ internal static class ServeCommand
         command.Options.Add(maxConnections);
         command.Options.Add(maxPerAddress);
         command.Options.Add(limitLoopback);
+        command.Options.Add(password);
         command.Options.Add(lineTimeout);
         command.Options.Add(rateLimit);
         command.Options.Add(rateBurst);
@@ -75,6 +77,7 @@ internal static class ServeCommand
                 MaxConnectionsPerAddress = parse.GetValue(maxPerAddress),
                 LimitLoopback = parse.GetValue(limitLoopback),
                 RateLimit = parse.GetValue(rateLimit),
+                Password = parse.GetValue(password) ?? NonEmpty(Environment.GetEnvironmentVariable("PARLEY_PASSWORD")),
                 LineTimeout = parse.GetValue(lineTimeout) is var line and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(line) : throw new UsageException("--line-timeout must be between 0 and 86400 seconds"),
                 RateBurst = parse.GetValue(rateBurst),
                 IdleTimeout = parse.GetValue(idleTimeout) is var idle and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(idle) : throw new UsageException("--idle-timeout must be between 0 and 86400 seconds"),
@@ -126,6 +129,8 @@ internal static class ServeCommand
 
         return ExitCodes.Ok;
     }
+
+    private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;
 
     // A bare address means that one host: 10.0.0.5 is 10.0.0.5/32.
     private static IPNetwork ParseNetwork(string text, string option)

@@ -37,11 +37,17 @@ public sealed class ChatClient : IAsyncDisposable
     /// Connects and sets the session up: JSON format first, then the name (so the room only ever sees that
     /// name), then the room.
     /// </summary>
-    public static async Task<ChatClient> ConnectAsync(HostPort server, string? name, string? room, CancellationToken cancellation)
+    public static async Task<ChatClient> ConnectAsync(HostPort server, string? name, string? room, CancellationToken cancellation, string? password = null)
     {
         var socket = await Connector.ConnectTcpAsync(server, cancellation);
         var client = new ChatClient(socket, server);
-        var hello = new StringBuilder("/format json\n");
+        var hello = new StringBuilder();
+        if (!string.IsNullOrEmpty(password))
+        {
+            hello.Append("/pass ").Append(password).Append('\n');
+        }
+
+        hello.Append("/format json\n");
         if (!string.IsNullOrEmpty(name))
         {
             hello.Append("/nick ").Append(name).Append('\n');
@@ -109,14 +115,21 @@ public sealed class ChatClient : IAsyncDisposable
         _sendGate.Dispose();
     }
 
-    // A line that is not JSON (an older server, a proxy's banner) is still shown, as a notice.
+    // A line that is not JSON (an older server, a proxy's banner) is still shown.
     private static ChatEvent Parse(ReadOnlySequence<byte> line)
     {
         byte[]? copy = line.IsSingleSegment ? null : line.ToArray();
         var span = copy ?? line.FirstSpan;
-        return ChatEventParser.TryParse(span, out var chatEvent)
-            ? chatEvent
-            : new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow) { Text = TextSanitizer.Sanitize(span) };
+        if (ChatEventParser.TryParse(span, out var chatEvent))
+        {
+            return chatEvent;
+        }
+
+        // Before /format json takes effect (a refused password, say) the server speaks the text format.
+        string text = TextSanitizer.Sanitize(span);
+        return text.StartsWith("! ", StringComparison.Ordinal)
+            ? new ChatEvent(ChatEventType.Error, DateTimeOffset.UtcNow) { Text = text[2..] }
+            : new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow) { Text = text };
     }
 
     private async Task SendRawAsync(string text, CancellationToken cancellation)

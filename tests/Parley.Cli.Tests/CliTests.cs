@@ -119,6 +119,23 @@ public partial class CliTests
     }
 
     [Fact]
+    public async Task ChatTakesAPasswordAndAWrongOneIsOneLineAndExitCodeTwo()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--password", "opensesame");
+        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+
+        await using var wrong = ParleyProcess.Start("chat", chat, "--name", "eve", "--password", "guess");
+        Assert.Equal(2, await wrong.WaitForExitAsync());
+        Assert.Equal("parley: wrong password", wrong.StandardError.Trim());
+
+        await using var right = ParleyProcess.Start("chat", chat, "--name", "ali", "--password", "opensesame");
+        await right.StandardInput.WriteLineAsync("/who");
+        right.StandardInput.Close();
+        Assert.Contains("* members of #lobby: ali", await right.ReadToEndAsync());
+        Assert.Equal(0, await right.WaitForExitAsync());
+    }
+
+    [Fact]
     public async Task ConnectSendsStdinToEchoAndPrintsTheAnswers()
     {
         await using var serve = ParleyProcess.Start("serve", "--echo", "0", "--udp-greet", "0");

@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -22,8 +23,16 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
 
     protected override async Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
     {
-        var queue = new OutboundQueue(options.MaxBacklogBytes);
         bool raw = options.Framing == Framing.Raw;
+        if (!raw && options.Password is { } password
+            && await PasswordGate.CheckAsync(connection.Transport.Input, password, options, cancellation) is { } refusal)
+        {
+            ChatLog.PasswordRefused(Logger, remote, refusal);
+            await connection.Transport.Output.WriteAsync(Encoding.UTF8.GetBytes($"! {refusal}\n"), cancellation);
+            return;
+        }
+
+        var queue = new OutboundQueue(options.MaxBacklogBytes);
         var member = raw ? hub.ConnectRaw(remote, queue) : hub.Connect(remote, queue);
         // The session ends through the hub, not the server-stopping token: on shutdown the hub first queues
         // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,

@@ -117,7 +117,8 @@ internal static class MessageReader
             }
             finally
             {
-                input.AdvanceTo(buffer.Start, buffer.End);
+                // A sink that stops early leaves what follows for whoever reads next, so it must not be marked as seen.
+                input.AdvanceTo(buffer.Start, keepGoing ? buffer.End : buffer.Start);
             }
 
             // Bytes left over are the start of an unfinished line: its clock starts with its first byte.

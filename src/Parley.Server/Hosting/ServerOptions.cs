@@ -88,6 +88,12 @@ public sealed class ServerOptions
     /// <summary>Defaults to 100 lines: a pasted block goes through at once.</summary>
     public int RateBurst { get; set; } = 100;
 
+    /// <summary>
+    /// Defaults to none. When set, a chat client's first line must be <c>/pass PASSWORD</c>; without it the
+    /// connection hears nothing and is closed. It travels in clear text unless the connection is protected.
+    /// </summary>
+    public string? Password { get; set; }
+
     /// <summary>Defaults to empty: everyone may connect. When given, only addresses in these networks may (<c>--allow</c>).</summary>
     public List<IPNetwork> Allow { get; } = [];
 

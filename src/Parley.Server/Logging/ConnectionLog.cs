@@ -33,6 +33,9 @@ internal static partial class ChatLog
     [LoggerMessage(21, LogLevel.Information, "{Name} ({Remote}) cut off: outbound backlog passed {MaxBytes} bytes", EventName = "SlowConsumer")]
     public static partial void SlowConsumer(ILogger logger, string name, string remote, long maxBytes);
 
+    [LoggerMessage(23, LogLevel.Information, "Refused chat connection from {Remote}: {Reason}", EventName = "PasswordRefused")]
+    public static partial void PasswordRefused(ILogger logger, string remote, string reason);
+
     [LoggerMessage(22, LogLevel.Information, "Telling {Count} chat connections that the server is shutting down", EventName = "ShuttingDown")]
     public static partial void ShuttingDown(ILogger logger, int count);
 }
