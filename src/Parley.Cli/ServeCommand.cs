@@ -36,6 +36,7 @@ internal static class ServeCommand
         var rateBurst = new Option<int>("--rate-burst") { Description = "Chat lines a connection may send at once above --rate-limit", DefaultValueFactory = _ => 100, HelpName = "N" };
         var lineTimeout = new Option<double>("--line-timeout") { Description = "Close a connection that takes longer than SECONDS to finish a line (0: never)", DefaultValueFactory = _ => 30, HelpName = "SECONDS" };
         var password = new Option<string?>("--password") { Description = "Chat clients must send /pass PASSWORD first (or set PARLEY_PASSWORD, which ps does not show)", HelpName = "PASSWORD" };
+        var operPassword = new Option<string?>("--oper-password") { Description = "Chat users who send /oper PASSWORD may /kick and /ban (or set PARLEY_OPER_PASSWORD)", HelpName = "PASSWORD" };
         var limitLoopback = new Option<bool>("--limit-loopback") { Description = "Apply --max-per-address to loopback clients too" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least important log messages written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
@@ -55,6 +56,7 @@ internal static class ServeCommand
         command.Options.Add(maxPerAddress);
         command.Options.Add(limitLoopback);
         command.Options.Add(password);
+        command.Options.Add(operPassword);
         command.Options.Add(lineTimeout);
         command.Options.Add(rateLimit);
         command.Options.Add(rateBurst);
@@ -78,6 +80,7 @@ internal static class ServeCommand
                 LimitLoopback = parse.GetValue(limitLoopback),
                 RateLimit = parse.GetValue(rateLimit),
                 Password = parse.GetValue(password) ?? NonEmpty(Environment.GetEnvironmentVariable("PARLEY_PASSWORD")),
+                OperatorPassword = parse.GetValue(operPassword) ?? NonEmpty(Environment.GetEnvironmentVariable("PARLEY_OPER_PASSWORD")),
                 LineTimeout = parse.GetValue(lineTimeout) is var line and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(line) : throw new UsageException("--line-timeout must be between 0 and 86400 seconds"),
                 RateBurst = parse.GetValue(rateBurst),
                 IdleTimeout = parse.GetValue(idleTimeout) is var idle and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(idle) : throw new UsageException("--idle-timeout must be between 0 and 86400 seconds"),

@@ -14,6 +14,9 @@ public enum ChatInputKind
     Help,
     Quit,
     Ping,
+    Oper,
+    Kick,
+    Ban,
     Unknown,
 }
 
@@ -59,17 +62,22 @@ public readonly record struct ChatInput(ChatInputKind Kind, string Argument, str
             "help" => ChatInputKind.Help,
             "quit" => ChatInputKind.Quit,
             "ping" => ChatInputKind.Ping,
+            "oper" => ChatInputKind.Oper,
+            "kick" => ChatInputKind.Kick,
+            "ban" => ChatInputKind.Ban,
             _ => ChatInputKind.Unknown,
         };
 
         switch (kind)
         {
             case ChatInputKind.Private:
+            case ChatInputKind.Kick:
                 string target = NextWord(ref rest);
                 return new(kind, target, rest.TrimStart(' ').ToString());
             case ChatInputKind.Action:
             case ChatInputKind.Quit:
             case ChatInputKind.Ping:
+            case ChatInputKind.Oper:
                 return new(kind, string.Empty, remainder);
             case ChatInputKind.Unknown:
                 return new(kind, command, remainder);

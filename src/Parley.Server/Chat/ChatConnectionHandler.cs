@@ -41,7 +41,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         // The writer ends when the queue completes, or when the transport does (a reset completes the pipe);
         // a peer that stops reading is aborted after a grace period below.
         var writing = queue.DrainAsync(connection.Transport.Output, CancellationToken.None);
-        var sink = raw ? (ChatSink)new RawChatSink(hub, member) : new LineChatSink(hub, member, options, Logger);
+        var sink = raw ? (ChatSink)new RawChatSink(hub, member) : new LineChatSink(hub, member, options, Limiter, Logger);
         using var nickGrace = raw ? null : new Timer(static state => ((LineChatSink)state!).AnnounceJoin(), sink, options.NickGracePeriod, Timeout.InfiniteTimeSpan);
         try
         {
@@ -133,7 +133,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         public override ValueTask<bool> OnLineTooLongAsync() => ValueTask.FromResult(true);
     }
 
-    private sealed class LineChatSink(ChatHub hub, ChatMember member, ServerOptions options, ILogger logger) : ChatSink
+    private sealed class LineChatSink(ChatHub hub, ChatMember member, ServerOptions options, ConnectionLimiter limiter, ILogger logger) : ChatSink
     {
         private static readonly string[] Help =
         [
@@ -146,6 +146,9 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
             "/me text            an action",
             "/format text|json   how the server writes to you",
             "/ping [token]       answered with pong, after everything you sent before it",
+            "/oper PASSWORD      become an operator (servers started with --oper-password)",
+            "/kick NAME [reason] operators: disconnect a user",
+            "/ban ADDRESS        operators: disconnect and refuse an IP address until restart",
             "/quit [reason]      leave (so does the line: exit)",
             "//text              sends /text",
         ];
@@ -214,6 +217,17 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
                 case ChatInputKind.Ping:
                     Reply(ChatEventType.Pong, input.Text);
                     break;
+                case ChatInputKind.Oper:
+                    BecomeOperator(input.Text);
+                    break;
+                case ChatInputKind.Kick:
+                    Check(!member.IsOperator ? "only operators may /kick (see /oper)"
+                        : input.Argument.Length == 0 ? "usage: /kick NAME [reason]"
+                        : hub.Kick(member, input.Argument, input.Text), static () => { });
+                    break;
+                case ChatInputKind.Ban:
+                    Ban(input.Argument);
+                    break;
                 case ChatInputKind.Quit:
                     QuitReason = input.Text.Length > 0 ? input.Text : "quit";
                     return false;
@@ -223,6 +237,39 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
             }
 
             return true;
+        }
+
+        private void BecomeOperator(string secret)
+        {
+            bool right = options.OperatorPassword is { } password
+                && System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(password));
+            member.IsOperator |= right;
+            ChatLog.OperatorAttempt(logger, member.Remote, member.Name, right);
+            Reply(right ? ChatEventType.Notice : ChatEventType.Error, right ? "you are now an operator" : "wrong operator password");
+        }
+
+        private void Ban(string address)
+        {
+            if (!member.IsOperator)
+            {
+                Reply(ChatEventType.Error, "only operators may /ban (see /oper)");
+                return;
+            }
+
+            if (!System.Net.IPAddress.TryParse(address, out var ip))
+            {
+                Reply(ChatEventType.Error, "usage: /ban ADDRESS (an IP address, such as 203.0.113.7)");
+                return;
+            }
+
+            if (ip.IsIPv4MappedToIPv6)
+            {
+                ip = ip.MapToIPv4();
+            }
+
+            limiter.Ban(ip);
+            int kicked = hub.KickAddress(ip, member);
+            Reply(ChatEventType.Notice, $"banned {ip} until the server restarts; {kicked} connection(s) cut off");
         }
 
         private void SetFormat(string format)

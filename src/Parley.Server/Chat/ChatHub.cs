@@ -172,6 +172,42 @@ internal sealed partial class ChatHub
         }
     }
 
+    /// <summary>Cuts off the member with that name, telling it and its room who did it and why. Returns what is wrong, or null.</summary>
+    public string? Kick(ChatMember by, string name, string reason)
+    {
+        ChatMember? target;
+        lock (_gate)
+        {
+            _membersByKey.TryGetValue(ChatNames.Key(name), out target);
+        }
+
+        if (target is null)
+        {
+            return $"no such user: {name}";
+        }
+
+        string why = reason.Length > 0 ? $"kicked by {by.Name}: {reason}" : $"kicked by {by.Name}";
+        target.CutOff(why, $"disconnected: {why}");
+        return null;
+    }
+
+    /// <summary>Cuts off every member connected from <paramref name="address"/>; returns how many.</summary>
+    public int KickAddress(System.Net.IPAddress address, ChatMember by)
+    {
+        ChatMember[] targets;
+        lock (_gate)
+        {
+            targets = [.. _membersByKey.Values.Concat(_rawRoom.Members).Where(m => m.RemoteAddress?.Equals(address) == true)];
+        }
+
+        foreach (var target in targets)
+        {
+            target.CutOff($"banned by {by.Name}", $"disconnected: banned by {by.Name}");
+        }
+
+        return targets.Length;
+    }
+
     public ChatEvent Who(ChatMember member)
     {
         var room = member.Room ?? throw new InvalidOperationException("a connected member is always in a room");

@@ -22,6 +22,10 @@ internal sealed class ChatMember : IDisposable
 
     public string Remote { get; }
 
+    /// <summary>The peer's address, for <c>/ban</c>; parsed from <see cref="Remote"/> so the hub needs no socket.</summary>
+    public System.Net.IPAddress? RemoteAddress =>
+        System.Net.IPEndPoint.TryParse(Remote, out var endPoint) ? endPoint.Address : null;
+
     public OutboundQueue Queue { get; }
 
     public string Name { get; internal set; }
@@ -30,6 +34,9 @@ internal sealed class ChatMember : IDisposable
 
     /// <summary>False until the room has been told this member joined (see <see cref="Hosting.ServerOptions.NickGracePeriod"/>).</summary>
     public bool IsAnnounced { get; internal set; }
+
+    /// <summary>True once the member gave the operator password (<c>/oper</c>): it may <c>/kick</c> and <c>/ban</c>.</summary>
+    public bool IsOperator { get; set; }
 
     public ChatFormat Format
     {

@@ -13,6 +13,7 @@ internal sealed class ConnectionLimiter(ServerOptions options)
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<IPAddress, int> _perAddress = [];
+    private readonly HashSet<IPAddress> _banned = [];
     private int _total;
 
     /// <summary>Takes a slot for <paramref name="remote"/>, or returns the line to send the peer before closing.</summary>
@@ -31,6 +32,11 @@ internal sealed class ConnectionLimiter(ServerOptions options)
 
         lock (_gate)
         {
+            if (address is not null && _banned.Contains(address))
+            {
+                return $"! {address} is banned from this server";
+            }
+
             if (_total >= options.MaxConnections)
             {
                 return $"! server full (max {options.MaxConnections} connections), try again later";
@@ -74,6 +80,15 @@ internal sealed class ConnectionLimiter(ServerOptions options)
                     _perAddress[address] = count - 1;
                 }
             }
+        }
+    }
+
+    /// <summary>Refuses every new connection from <paramref name="address"/> until the server restarts (<c>/ban</c>).</summary>
+    public void Ban(IPAddress address)
+    {
+        lock (_gate)
+        {
+            _banned.Add(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
         }
     }
 

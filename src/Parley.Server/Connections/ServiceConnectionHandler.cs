@@ -15,13 +15,15 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
 {
     protected ILogger Logger { get; } = logger;
 
+    protected ConnectionLimiter Limiter { get; } = limiter;
+
     protected IHostApplicationLifetime Lifetime { get; } = lifetime;
 
     public sealed override async Task OnConnectedAsync(ConnectionContext connection)
     {
         string remote = EndpointText.Of(connection.RemoteEndPoint);
         ConnectionLog.Accepted(Logger, remote);
-        if (limiter.TryAcquire(connection.RemoteEndPoint) is { } refusal)
+        if (Limiter.TryAcquire(connection.RemoteEndPoint) is { } refusal)
         {
             ParleyMetrics.RefusedConnections.Add(1);
             ConnectionLog.Refused(Logger, remote, refusal);
@@ -53,7 +55,7 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
         }
         finally
         {
-            limiter.Release(connection.RemoteEndPoint);
+            Limiter.Release(connection.RemoteEndPoint);
             ParleyMetrics.ActiveConnections.Add(-1);
             ConnectionLog.Closed(Logger, remote);
         }

@@ -94,6 +94,9 @@ public sealed class ServerOptions
     /// </summary>
     public string? Password { get; set; }
 
+    /// <summary>Defaults to none, and then nobody can become an operator. <c>/oper PASSWORD</c> grants /kick and /ban.</summary>
+    public string? OperatorPassword { get; set; }
+
     /// <summary>Defaults to empty: everyone may connect. When given, only addresses in these networks may (<c>--allow</c>).</summary>
     public List<IPNetwork> Allow { get; } = [];
 

@@ -36,6 +36,9 @@ internal static partial class ChatLog
     [LoggerMessage(23, LogLevel.Information, "Refused chat connection from {Remote}: {Reason}", EventName = "PasswordRefused")]
     public static partial void PasswordRefused(ILogger logger, string remote, string reason);
 
+    [LoggerMessage(24, LogLevel.Warning, "Operator password from {Remote} ({Name}): {Accepted}", EventName = "OperatorAttempt")]
+    public static partial void OperatorAttempt(ILogger logger, string remote, string name, bool accepted);
+
     [LoggerMessage(22, LogLevel.Information, "Telling {Count} chat connections that the server is shutting down", EventName = "ShuttingDown")]
     public static partial void ShuttingDown(ILogger logger, int count);
 }
