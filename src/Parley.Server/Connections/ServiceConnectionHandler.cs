@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Parley.Server.Logging;
@@ -30,6 +31,11 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
             await RefuseAsync(connection, refusal);
             ConnectionLog.Closed(Logger, remote);
             return;
+        }
+
+        if (connection.Features.Get<IConnectionSocketFeature>()?.Socket is { } socket)
+        {
+            KeepAlive.Apply(socket);
         }
 
         ParleyMetrics.ActiveConnections.Add(1);
