@@ -34,8 +34,8 @@ internal sealed class LineEditor
     {
         lock (_gate)
         {
-            Console.Out.Write(_prompt);
-            Console.Out.Flush();
+            // A line printed since the last Enter has already drawn the prompt: redraw rather than add a second one.
+            Redraw();
         }
 
         while (true)
