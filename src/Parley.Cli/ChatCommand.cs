@@ -21,6 +21,8 @@ internal static class ChatCommand
         var room = new Option<string?>("--room", "-r") { Description = "The room to enter (default: lobby)", HelpName = "ROOM" };
         var password = new Option<string?>("--password") { Description = "The server's password, if it has one (or set PARLEY_PASSWORD)", HelpName = "PASSWORD" };
         var command = new Command("chat", "Chat on a Parley server.") { server, name, room, password };
+        var tls = new TlsArguments();
+        tls.AddTo(command);
         command.SetAction((parse, cancellation) => Cli.RunAsync(token =>
         {
             var target = Cli.ParseTarget(parse.GetValue(server)!);
@@ -37,14 +39,14 @@ internal static class ChatCommand
             }
 
             string? secret = parse.GetValue(password) ?? Environment.GetEnvironmentVariable("PARLEY_PASSWORD");
-            return RunAsync(target, nick, roomName, secret, token);
+            return RunAsync(target, nick, roomName, secret, tls.Read(parse), token);
         }, cancellation));
         return command;
     }
 
-    private static async Task<int> RunAsync(HostPort target, string name, string? room, string? password, CancellationToken cancellation)
+    private static async Task<int> RunAsync(HostPort target, string name, string? room, string? password, ClientTlsOptions? tls, CancellationToken cancellation)
     {
-        await using var client = await ChatClient.ConnectAsync(target, name, room, cancellation, password);
+        await using var client = await ChatClient.ConnectAsync(target, name, room, cancellation, password, tls);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         await using var events = client.ReadEventsAsync(stop.Token).GetAsyncEnumerator(stop.Token);
 
@@ -62,7 +64,9 @@ internal static class ChatCommand
                 return Cli.Fail(first.Text, ExitCodes.Usage);
             }
 
-            if (first.Type == ChatEventType.Join && first.From == name)
+            // When our first lines arrive late (a slow link, the user reading a certificate prompt), the server has
+            // already seated us as a guest, and /nick renames us instead.
+            if ((first.Type == ChatEventType.Join && first.From == name) || (first.Type == ChatEventType.Nick && first.To == name))
             {
                 break;
             }

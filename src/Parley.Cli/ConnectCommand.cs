@@ -19,22 +19,29 @@ internal static class ConnectCommand
         var udp = new Option<bool>("--udp", "-u") { Description = "Use UDP datagrams instead of a TCP stream" };
         var wait = new Option<double>("--wait", "-w") { Description = "UDP: seconds to wait for replies after stdin ends", DefaultValueFactory = _ => 2.0, HelpName = "SECONDS" };
         var command = new Command("connect", "Connect to a TCP or UDP service; stdin goes to it and what it sends goes to stdout.") { server, udp, wait };
+        var tls = new TlsArguments();
+        tls.AddTo(command);
         command.SetAction((parse, cancellation) => Cli.RunAsync(token =>
         {
             var target = Cli.ParseTarget(parse.GetValue(server)!);
-            return parse.GetValue(udp)
+            if (!parse.GetValue(udp))
+            {
+                return RunTcpAsync(target, tls.Read(parse), token);
+            }
+
+            return tls.Read(parse) is null
                 ? RunUdpAsync(target, TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(wait))), token)
-                : RunTcpAsync(target, token);
+                : throw new UsageException("--tls is for TCP; UDP has no TLS (DTLS is not supported)");
         }, cancellation));
         return command;
     }
 
-    private static async Task<int> RunTcpAsync(HostPort target, CancellationToken cancellation)
+    private static async Task<int> RunTcpAsync(HostPort target, ClientTlsOptions? tls, CancellationToken cancellation)
     {
-        using var socket = await Connector.ConnectTcpAsync(target, cancellation);
+        await using var connection = await ClientConnection.OpenAsync(target, tls, cancellation);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         using var signals = Cli.OnTerminationSignals(stop.Cancel);
-        return await Relay.RunAsync(socket, Console.OpenStandardInput(), Console.OpenStandardOutput(), target.ToString(), stop.Token);
+        return await Relay.RunAsync(connection, Console.OpenStandardInput(), Console.OpenStandardOutput(), target.ToString(), stop.Token);
     }
 
     private static async Task<int> RunUdpAsync(HostPort target, TimeSpan wait, CancellationToken cancellation)
@@ -100,18 +107,18 @@ internal static class ConnectCommand
     }
 }
 
-/// <summary>Two copies at once between a connected socket and a pair of streams, as netcat does.</summary>
+/// <summary>Two copies at once between a connection and a pair of streams, as netcat does.</summary>
 internal static class Relay
 {
     /// <summary>Returns when the peer has closed (0), or when the connection broke (1).</summary>
-    public static async Task<int> RunAsync(Socket socket, Stream input, Stream output, string peer, CancellationToken cancellation)
+    public static async Task<int> RunAsync(ClientConnection connection, Stream input, Stream output, string peer, CancellationToken cancellation)
     {
-        await using var network = new NetworkStream(socket, ownsSocket: false);
+        var network = connection.Stream;
         var sending = Task.Run(async () =>
         {
             await input.CopyToAsync(network, cancellation);
             // stdin ended: tell the peer we are done sending, and keep listening for its answers.
-            socket.Shutdown(SocketShutdown.Send);
+            await connection.CompleteSendingAsync();
         }, cancellation);
 
         try

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
@@ -37,6 +39,9 @@ internal static class ServeCommand
         var lineTimeout = new Option<double>("--line-timeout") { Description = "Close a connection that takes longer than SECONDS to finish a line (0: never)", DefaultValueFactory = _ => 30, HelpName = "SECONDS" };
         var password = new Option<string?>("--password") { Description = "Chat clients must send /pass PASSWORD first (or set PARLEY_PASSWORD, which ps does not show)", HelpName = "PASSWORD" };
         var operPassword = new Option<string?>("--oper-password") { Description = "Chat users who send /oper PASSWORD may /kick and /ban (or set PARLEY_OPER_PASSWORD)", HelpName = "PASSWORD" };
+        var tlsCert = new Option<FileInfo?>("--tls-cert") { Description = "Serve TCP over TLS with this certificate: a PEM file (with --tls-key) or a PFX file", HelpName = "FILE" };
+        var tlsKey = new Option<FileInfo?>("--tls-key") { Description = "The PEM private key for --tls-cert", HelpName = "FILE" };
+        var tlsPassword = new Option<string?>("--tls-password") { Description = "The password of a PFX file or encrypted key (or set PARLEY_TLS_PASSWORD)", HelpName = "PASSWORD" };
         var limitLoopback = new Option<bool>("--limit-loopback") { Description = "Apply --max-per-address to loopback clients too" };
         var logLevel = new Option<LogLevel>("--log-level") { Description = "Least important log messages written to stderr", DefaultValueFactory = _ => LogLevel.Information };
 
@@ -56,6 +61,9 @@ internal static class ServeCommand
         command.Options.Add(maxPerAddress);
         command.Options.Add(limitLoopback);
         command.Options.Add(password);
+        command.Options.Add(tlsCert);
+        command.Options.Add(tlsKey);
+        command.Options.Add(tlsPassword);
         command.Options.Add(operPassword);
         command.Options.Add(lineTimeout);
         command.Options.Add(rateLimit);
@@ -80,6 +88,7 @@ internal static class ServeCommand
                 LimitLoopback = parse.GetValue(limitLoopback),
                 RateLimit = parse.GetValue(rateLimit),
                 Password = parse.GetValue(password) ?? NonEmpty(Environment.GetEnvironmentVariable("PARLEY_PASSWORD")),
+                TlsCertificate = LoadCertificate(parse.GetValue(tlsCert), parse.GetValue(tlsKey), parse.GetValue(tlsPassword) ?? NonEmpty(Environment.GetEnvironmentVariable("PARLEY_TLS_PASSWORD"))),
                 OperatorPassword = parse.GetValue(operPassword) ?? NonEmpty(Environment.GetEnvironmentVariable("PARLEY_OPER_PASSWORD")),
                 LineTimeout = parse.GetValue(lineTimeout) is var line and >= 0 and <= 86_400 ? TimeSpan.FromSeconds(line) : throw new UsageException("--line-timeout must be between 0 and 86400 seconds"),
                 RateBurst = parse.GetValue(rateBurst),
@@ -131,6 +140,38 @@ internal static class ServeCommand
         }
 
         return ExitCodes.Ok;
+    }
+
+    private static X509Certificate2? LoadCertificate(FileInfo? certificate, FileInfo? key, string? password)
+    {
+        if (certificate is null)
+        {
+            return key is null ? null : throw new UsageException("--tls-key needs --tls-cert");
+        }
+
+        if (!certificate.Exists)
+        {
+            throw new UsageException($"--tls-cert: {certificate.FullName} does not exist");
+        }
+
+        try
+        {
+            if (key is not null)
+            {
+                var pem = password is null
+                    ? X509Certificate2.CreateFromPemFile(certificate.FullName, key.FullName)
+                    : X509Certificate2.CreateFromEncryptedPemFile(certificate.FullName, password, key.FullName);
+                // SslStream on Linux wants the key in a PKCS#12 blob, not only in memory as PEM gave it.
+                return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+            }
+
+            var pfx = X509CertificateLoader.LoadPkcs12FromFile(certificate.FullName, password);
+            return pfx.HasPrivateKey ? pfx : throw new UsageException($"--tls-cert: {certificate.Name} holds no private key");
+        }
+        catch (Exception ex) when (ex is CryptographicException or IOException or ArgumentException)
+        {
+            throw new UsageException($"--tls-cert: cannot load {certificate.Name}{(key is null ? " as PFX (a PEM certificate needs --tls-key)" : $" with key {key.Name}")}: {ex.Message.TrimEnd('.')}");
+        }
     }
 
     private static string? NonEmpty(string? value) => string.IsNullOrEmpty(value) ? null : value;

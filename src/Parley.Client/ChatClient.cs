@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.IO.Pipelines;
-using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using System.Text;
 using Parley.Protocol.Chat;
@@ -18,17 +17,15 @@ public sealed class ChatClient : IAsyncDisposable
     // Generous: the server caps its own lines, but a /who of a big room is one long JSON line.
     private const int MaxIncomingLineBytes = 1024 * 1024;
 
-    private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly ClientConnection _connection;
     private readonly PipeReader _input;
     private readonly SemaphoreSlim _sendGate = new(1, 1);
 
-    private ChatClient(Socket socket, HostPort server)
+    private ChatClient(ClientConnection connection, HostPort server)
     {
-        _socket = socket;
+        _connection = connection;
         Server = server;
-        _stream = new NetworkStream(socket, ownsSocket: true);
-        _input = PipeReader.Create(_stream);
+        _input = PipeReader.Create(connection.Stream);
     }
 
     public HostPort Server { get; }
@@ -37,10 +34,9 @@ public sealed class ChatClient : IAsyncDisposable
     /// Connects and sets the session up: JSON format first, then the name (so the room only ever sees that
     /// name), then the room.
     /// </summary>
-    public static async Task<ChatClient> ConnectAsync(HostPort server, string? name, string? room, CancellationToken cancellation, string? password = null)
+    public static async Task<ChatClient> ConnectAsync(HostPort server, string? name, string? room, CancellationToken cancellation, string? password = null, ClientTlsOptions? tls = null)
     {
-        var socket = await Connector.ConnectTcpAsync(server, cancellation);
-        var client = new ChatClient(socket, server);
+        var client = new ChatClient(await ClientConnection.OpenAsync(server, tls, cancellation), server);
         var hello = new StringBuilder();
         if (!string.IsNullOrEmpty(password))
         {
@@ -70,7 +66,7 @@ public sealed class ChatClient : IAsyncDisposable
     }
 
     /// <summary>Stops sending (half-close); the server still answers what was sent.</summary>
-    public void CompleteSending() => _socket.Shutdown(SocketShutdown.Send);
+    public Task CompleteSendingAsync() => _connection.CompleteSendingAsync();
 
     /// <summary>Everything the server says, until it closes the connection.</summary>
     public async IAsyncEnumerable<ChatEvent> ReadEventsAsync([EnumeratorCancellation] CancellationToken cancellation)
@@ -111,7 +107,7 @@ public sealed class ChatClient : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         await _input.CompleteAsync();
-        await _stream.DisposeAsync();
+        await _connection.DisposeAsync();
         _sendGate.Dispose();
     }
 
@@ -138,7 +134,7 @@ public sealed class ChatClient : IAsyncDisposable
         await _sendGate.WaitAsync(cancellation);
         try
         {
-            await _stream.WriteAsync(bytes, cancellation);
+            await _connection.Stream.WriteAsync(bytes, cancellation);
         }
         finally
         {

@@ -106,6 +106,38 @@ public partial class CliTests
     }
 
     [Fact]
+    public async Task AChatClientWhoseFirstLinesArriveLateStillStartsUnderItsName()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0");
+        var chat = IPEndPoint.Parse(ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening")));
+        await using var watcher = await JoinAsync(chat.ToString(), "watcher");
+
+        // A link slower than the server's wait for /nick: the server seats a guest before the client's lines arrive.
+        using var proxy = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        proxy.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        proxy.Listen();
+        var relaying = Task.Run(async () =>
+        {
+            using var client = await proxy.AcceptAsync();
+            using var server = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            await server.ConnectAsync(chat);
+            await using var toServer = new NetworkStream(server);
+            await using var toClient = new NetworkStream(client);
+            await watcher.ExpectLineAsync(l => l.StartsWith("* guest", StringComparison.Ordinal) && l.EndsWith(" joined #lobby", StringComparison.Ordinal), "a guest joined");
+            await Task.WhenAny(toClient.CopyToAsync(toServer), toServer.CopyToAsync(toClient));
+        });
+
+        await using var late = ParleyProcess.Start("chat", proxy.LocalEndPoint!.ToString()!, "--name", "slowpoke");
+        await late.StandardInput.WriteLineAsync("made it");
+        await late.StandardInput.WriteLineAsync("/who");
+        late.StandardInput.Close();
+        Assert.Contains("* members of #lobby: watcher, slowpoke", await late.ReadToEndAsync());
+        Assert.Equal(0, await late.WaitForExitAsync());
+        await watcher.ExpectLineAsync("<slowpoke> made it");
+        await relaying.DefaultTimeout();
+    }
+
+    [Fact]
     public async Task AChatClientWhoseNameIsTakenIsToldSoAndExitsWithTwo()
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0");
@@ -208,6 +240,11 @@ public partial class CliTests
     [InlineData("serve", "--no-such-flag")]
     [InlineData("serve", "--allow", "not/a/network")]
     [InlineData("serve", "--idle-timeout", "-5")]
+    [InlineData("serve", "--tls-cert", "/nonexistent/server.pem", "--tls-key", "/nonexistent/server.key")]
+    [InlineData("serve", "--tls-key", "/nonexistent/server.key")]
+    [InlineData("serve", "--tls-cert", "/etc/hostname")]
+    [InlineData("connect", "127.0.0.1:1", "--udp", "--tls")]
+    [InlineData("connect", "127.0.0.1:1", "--tls-ca", "/etc/hostname")]
     [InlineData("chat", "nocolon")]
     [InlineData("chat", "127.0.0.1:1", "--name", "two words")]
     [InlineData("connect")]

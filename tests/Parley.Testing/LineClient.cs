@@ -1,5 +1,7 @@
 using System.Net;
+using System.Net.Security;
 using System.Net.Sockets;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using Xunit.Sdk;
 
@@ -10,14 +12,14 @@ public sealed class LineClient : IAsyncDisposable
 {
     private static readonly UTF8Encoding Utf8 = new(false);
     private readonly Socket _socket;
-    private readonly NetworkStream _stream;
+    private readonly Stream _stream;
     private readonly StreamReader _reader;
     private readonly List<string> _seen = [];
 
-    private LineClient(Socket socket)
+    private LineClient(Socket socket, Stream? stream = null)
     {
         _socket = socket;
-        _stream = new NetworkStream(socket, ownsSocket: true);
+        _stream = stream ?? new NetworkStream(socket, ownsSocket: true);
         _reader = new StreamReader(_stream, Utf8, detectEncodingFromByteOrderMarks: false);
     }
 
@@ -31,6 +33,17 @@ public sealed class LineClient : IAsyncDisposable
         var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         await socket.ConnectAsync(endPoint).DefaultTimeout();
         return new LineClient(socket);
+    }
+
+    /// <summary>Connects with TLS, as <c>openssl s_client</c> would, and fails unless the server shows <paramref name="expected"/>.</summary>
+    public static async Task<LineClient> ConnectTlsAsync(IPEndPoint endPoint, X509Certificate2 expected)
+    {
+        var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        await socket.ConnectAsync(endPoint).DefaultTimeout();
+        var tls = new SslStream(new NetworkStream(socket, ownsSocket: true), leaveInnerStreamOpen: false, (_, certificate, _, _) =>
+            certificate is not null && certificate.GetCertHashString() == expected.GetCertHashString());
+        await tls.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" }).DefaultTimeout();
+        return new LineClient(socket, tls);
     }
 
     public Task SendLineAsync(string line) => SendAsync(Utf8.GetBytes(line + "\n"));

@@ -39,7 +39,10 @@ public sealed class ParleyProcess : IAsyncDisposable
     public IReadOnlyList<string> StandardOutputSeen => _stdoutSeen;
 
     /// <summary>Starts <c>parley</c> with the given arguments, stdin piped, NO_COLOR set.</summary>
-    public static ParleyProcess Start(params string[] args)
+    public static ParleyProcess Start(params string[] args) => Start(new Dictionary<string, string>(), args);
+
+    /// <summary>As <see cref="Start(string[])"/>, with these environment variables set as well.</summary>
+    public static ParleyProcess Start(IReadOnlyDictionary<string, string> environment, params string[] args)
     {
         var start = new ProcessStartInfo("dotnet")
         {
@@ -57,6 +60,11 @@ public sealed class ParleyProcess : IAsyncDisposable
         }
 
         start.Environment["NO_COLOR"] = "1";
+        foreach (var (name, value) in environment)
+        {
+            start.Environment[name] = value;
+        }
+
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start parley");
         process.StandardInput.AutoFlush = true;
         var result = new ParleyProcess(process);

@@ -76,6 +76,12 @@ public sealed partial class ParleyServer : IAsyncDisposable
             {
                 kestrel.Listen(new IPEndPoint(options.BindAddress, service.Port), listen =>
                 {
+                    if (options.TlsCertificate is { } certificate)
+                    {
+                        // Connection middleware: TLS is unwrapped before the handler, which sees plain bytes.
+                        listen.UseHttps(certificate);
+                    }
+
                     _ = service.Kind switch
                     {
                         ServiceKind.Chat => listen.UseConnectionHandler<ChatConnectionHandler>(),
@@ -115,6 +121,13 @@ public sealed partial class ParleyServer : IAsyncDisposable
         }
 
         server.Endpoints = server.ReadBoundEndpoints(options);
+        if (options.TlsCertificate is { } tls)
+        {
+            // Users of a self-signed certificate check this fingerprint against what `parley chat --tls` shows them.
+            string fingerprint = string.Join(':', tls.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256).Select(b => b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
+            ConnectionLog.TlsCertificate(logger, tls.Subject, fingerprint, tls.NotAfter);
+        }
+
         return server;
     }
 

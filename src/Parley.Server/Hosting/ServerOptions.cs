@@ -97,6 +97,12 @@ public sealed class ServerOptions
     /// <summary>Defaults to none, and then nobody can become an operator. <c>/oper PASSWORD</c> grants /kick and /ban.</summary>
     public string? OperatorPassword { get; set; }
 
+    /// <summary>
+    /// Defaults to none (plain TCP). When set, every TCP service speaks TLS with this certificate, through Kestrel's
+    /// TLS connection middleware; UDP services are unaffected.
+    /// </summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? TlsCertificate { get; set; }
+
     /// <summary>Defaults to empty: everyone may connect. When given, only addresses in these networks may (<c>--allow</c>).</summary>
     public List<IPNetwork> Allow { get; } = [];
 

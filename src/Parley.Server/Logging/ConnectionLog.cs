@@ -21,6 +21,9 @@ internal static partial class ConnectionLog
     [LoggerMessage(6, LogLevel.Information, "Refused connection from {Remote}: {Reason}", EventName = "ConnectionRefused")]
     public static partial void Refused(ILogger logger, string remote, string reason);
 
+    [LoggerMessage(7, LogLevel.Information, "TLS on every TCP service with certificate {Subject}, SHA-256 {Fingerprint}, valid until {NotAfter:yyyy-MM-dd}", EventName = "TlsCertificate")]
+    public static partial void TlsCertificate(ILogger logger, string subject, string fingerprint, DateTime notAfter);
+
     [LoggerMessage(5, LogLevel.Information, "Line too long from {Remote} (max {MaxBytes} bytes): discarded", EventName = "LineTooLong")]
     public static partial void LineTooLong(ILogger logger, string remote, int maxBytes);
 }
