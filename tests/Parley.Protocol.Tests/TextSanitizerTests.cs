@@ -20,6 +20,9 @@ public class TextSanitizerTests
     [InlineData("张康 says hi", "张康 says hi")]
     [InlineData("\u001b(Bcharset", "charset")]
     [InlineData("trailing escape\u001b", "trailing escape")]
+    [InlineData("\u001b\U0001F600 emoji after ESC keeps both halves", "\U0001F600 emoji after ESC keeps both halves")]
+    [InlineData("\u001b(\U0001F600 and after a designation", "\U0001F600 and after a designation")]
+    [InlineData("\u001b7saved cursor", "saved cursor")]
     public void RemovesControlsEscapesAndBidiOverrides(string input, string expected)
     {
         Assert.Equal(expected, TextSanitizer.Sanitize(Encoding.UTF8.GetBytes(input)));

@@ -118,10 +118,14 @@ public static class TextSanitizer
             '[' => SkipControlSequence(text, i + 1),
             ']' or 'P' or 'X' or '^' or '_' => SkipStringSequence(text, i + 1),
             // Character-set designations (ESC ( B and friends) carry one more character.
-            '(' or ')' or '*' or '+' or '-' or '.' or '/' or '#' or '%' or ' ' => Math.Min(i + 2, text.Length),
-            _ => i + 1,
+            '(' or ')' or '*' or '+' or '-' or '.' or '/' or '#' or '%' or ' ' => i + 1 < text.Length && IsAsciiFinal(text[i + 1]) ? i + 2 : i + 1,
+            // Terminals end a two-character sequence only on an ASCII final byte. Anything else stays: swallowing
+            // it could take half of a surrogate pair and leave the other half alone (found by fuzzing).
+            _ => IsAsciiFinal(text[i]) ? i + 1 : i,
         };
     }
+
+    private static bool IsAsciiFinal(char c) => c is >= '0' and <= '~';
 
     // CSI: parameter and intermediate bytes (0x20–0x3F), then one final byte (0x40–0x7E).
     private static int SkipControlSequence(string text, int i)
