@@ -67,4 +67,17 @@ public class ChatEventFormatterTests
     {
         Assert.False(ChatEventParser.TryParse(Encoding.UTF8.GetBytes(line), out _));
     }
+
+    [Fact]
+    public void EveryStringReadFromTheWireIsSanitised()
+    {
+        // Valid JSON may carry a raw DEL and escaped ESC or bidi characters (the fuzzer found the DEL).
+        byte[] line = Encoding.UTF8.GetBytes("{\"type\":\"message\",\"from\":\"al\u007fice\",\"room\":\"lob\\u202eby\",\"text\":\"\\u001b[31mred\"}");
+        Assert.True(ChatEventParser.TryParse(line, out var parsed));
+        Assert.Equal(("alice", "lobby", "red"), (parsed.From, parsed.Room, parsed.Text));
+
+        byte[] who = Encoding.UTF8.GetBytes("{\"type\":\"who\",\"room\":\"lobby\",\"members\":[\"b\\u0007ob\"]}");
+        Assert.True(ChatEventParser.TryParse(who, out var members));
+        Assert.Equal(["bob"], members.Members!);
+    }
 }

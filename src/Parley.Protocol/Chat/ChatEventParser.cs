@@ -1,9 +1,14 @@
 using System.Globalization;
 using System.Text.Json;
+using Parley.Protocol.Text;
 
 namespace Parley.Protocol.Chat;
 
-/// <summary>Reads the JSON format back into events, for clients. Unknown fields are ignored so the server can add some.</summary>
+/// <summary>
+/// Reads the JSON format back into events, for clients. Unknown fields are ignored so the server can add some.
+/// Every string is sanitised: a client shows what it gets, and a server (or whatever answers in its place) could
+/// send raw DEL or an escaped ESC inside valid JSON.
+/// </summary>
 public static class ChatEventParser
 {
     public static bool TryParse(ReadOnlySpan<byte> line, out ChatEvent chatEvent)
@@ -35,7 +40,7 @@ public static class ChatEventParser
                 To = StringOf(root, "to"),
                 Id = root.TryGetProperty("id", out var id) && id.TryGetInt64(out long value) ? value : null,
                 Members = root.TryGetProperty("members", out var members) && members.ValueKind == JsonValueKind.Array
-                    ? members.EnumerateArray().Select(m => m.GetString() ?? string.Empty).ToArray()
+                    ? members.EnumerateArray().Select(m => TextSanitizer.Sanitize(m.GetString() ?? string.Empty)).ToArray()
                     : null,
                 Rooms = root.TryGetProperty("rooms", out var rooms) && rooms.ValueKind == JsonValueKind.Array
                     ? rooms.EnumerateArray().Select(r => new RoomCount(StringOf(r, "name") ?? string.Empty,
@@ -56,6 +61,6 @@ public static class ChatEventParser
 
     private static string? StringOf(JsonElement element, string name) =>
         element.ValueKind == JsonValueKind.Object && element.TryGetProperty(name, out var value) && value.ValueKind == JsonValueKind.String
-            ? value.GetString()
+            ? TextSanitizer.Sanitize(value.GetString()!)
             : null;
 }
