@@ -165,12 +165,17 @@ internal static class ServeCommand
                 return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
             }
 
+            if (File.ReadAllText(certificate.FullName).Contains("-----BEGIN", StringComparison.Ordinal))
+            {
+                throw new UsageException($"--tls-cert: {certificate.Name} is PEM: give its private key with --tls-key");
+            }
+
             var pfx = X509CertificateLoader.LoadPkcs12FromFile(certificate.FullName, password);
             return pfx.HasPrivateKey ? pfx : throw new UsageException($"--tls-cert: {certificate.Name} holds no private key");
         }
         catch (Exception ex) when (ex is CryptographicException or IOException or ArgumentException)
         {
-            throw new UsageException($"--tls-cert: cannot load {certificate.Name}{(key is null ? " as PFX (a PEM certificate needs --tls-key)" : $" with key {key.Name}")}: {ex.Message.TrimEnd('.')}");
+            throw new UsageException($"--tls-cert: cannot load {certificate.Name}{(key is null ? " as PFX" : $" with key {key.Name}")}: {ex.Message.TrimEnd('.')}");
         }
     }
 
