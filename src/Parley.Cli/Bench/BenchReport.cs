@@ -33,8 +33,27 @@ internal sealed class BenchReport(string mode)
     {
         if (json)
         {
-            var document = _figures.ToDictionary(f => f.Key, f => f.Value);
-            Console.Out.WriteLine(JsonSerializer.Serialize(document));
+            // Written field by field: no reflection, so the report works in a trimmed or Native AOT build too.
+            using var buffer = new MemoryStream();
+            using (var writer = new Utf8JsonWriter(buffer))
+            {
+                writer.WriteStartObject();
+                foreach (var (name, value) in _figures)
+                {
+                    switch (value)
+                    {
+                        case string text: writer.WriteString(name, text); break;
+                        case bool flag: writer.WriteBoolean(name, flag); break;
+                        case double real: writer.WriteNumber(name, real); break;
+                        case IConvertible number: writer.WriteNumber(name, number.ToInt64(CultureInfo.InvariantCulture)); break;
+                        default: writer.WriteString(name, Convert.ToString(value, CultureInfo.InvariantCulture)); break;
+                    }
+                }
+
+                writer.WriteEndObject();
+            }
+
+            Console.Out.WriteLine(System.Text.Encoding.UTF8.GetString(buffer.ToArray()));
             return;
         }
 
