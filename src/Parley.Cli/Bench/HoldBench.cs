@@ -12,7 +12,7 @@ namespace Parley.Cli.Bench;
 /// </summary>
 internal static class HoldBench
 {
-    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int count, int step, int? serverPid, CancellationToken cancellation)
+    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int count, int step, int? serverPid, TimeSpan keep, CancellationToken cancellation)
     {
         long? rssBefore = serverPid is int pid ? ReadResidentBytes(pid) : null;
         var sockets = new List<Socket>(count);
@@ -64,6 +64,20 @@ internal static class HoldBench
             if (kept > 0)
             {
                 report.Add("server_bytes_per_connection", (after - before) / kept);
+            }
+        }
+
+        if (keep > TimeSpan.Zero)
+        {
+            // Time to look inside the server while it holds them (bench/HeapWalk); Ctrl-C ends it early.
+            Console.Error.WriteLine($"hold: keeping {kept} connections open for {keep.TotalSeconds:0} s");
+            try
+            {
+                await Task.Delay(keep, cancellation);
+            }
+            catch (OperationCanceledException)
+            {
+                // Asked to stop: report what was measured.
             }
         }
 
