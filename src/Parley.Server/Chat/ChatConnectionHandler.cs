@@ -40,7 +40,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         var session = member.CutOffToken;
         // The writer ends when the queue completes, or when the transport does (a reset completes the pipe);
         // a peer that stops reading is aborted after a grace period below.
-        var writing = queue.DrainAsync(connection.Transport.Output, CancellationToken.None);
+        var writing = queue.DrainAsync(connection.Transport.Output);
         var sink = raw ? (ChatSink)new RawChatSink(hub, member) : new LineChatSink(hub, member, options, Limiter, Logger);
         using var nickGrace = raw ? null : new Timer(static state => ((LineChatSink)state!).AnnounceJoin(), sink, options.NickGracePeriod, Timeout.InfiniteTimeSpan);
         try
