@@ -29,12 +29,13 @@ internal static class BenchCommand
         var members = new Option<int>("--members", "-n") { Description = "Members in the room", DefaultValueFactory = _ => 100, HelpName = "N" };
         var publishers = new Option<int>("--publishers", "-p") { Description = "How many of them publish (default: all)", HelpName = "P" };
         var rate = new Option<double>("--rate", "-r") { Description = "Lines per second per publisher (default: flat out)", HelpName = "R" };
-        var fanout = Mode("fanout", "N members in one room, P publishing: deliveries/s, latency, lines lost", members, publishers, rate, size, seconds, protocol, json);
+        var setupLimit = new Option<double>("--setup-limit") { Description = "Give up if the server has not seated every member within this many seconds", DefaultValueFactory = _ => 30, HelpName = "SECONDS" };
+        var fanout = Mode("fanout", "N members in one room, P publishing: deliveries/s, latency, lines lost", members, publishers, rate, size, seconds, setupLimit, protocol, json);
         fanout.SetAction((parse, cancellation) => Run(parse, fanout, json, (target, token) =>
         {
             int n = Positive(parse.GetValue(members), "--members", 19_000, minimum: 2);
             return FanoutBench.RunAsync(target, parse.GetValue(protocol) == "parley", n, Positive(parse.GetValue(publishers) is > 0 and var p ? p : n, "--publishers", n),
-                Positive(parse.GetValue(size), "--size", 4096, minimum: 48), parse.GetValue(rate), Duration(parse.GetValue(seconds)), token);
+                Positive(parse.GetValue(size), "--size", 4096, minimum: 48), parse.GetValue(rate), Duration(parse.GetValue(seconds)), Duration(parse.GetValue(setupLimit), "--setup-limit"), token);
         }, cancellation));
 
         var count = new Option<int>("--count", "-n") { Description = "Idle connections to open", DefaultValueFactory = _ => 1000, HelpName = "N" };
@@ -87,6 +88,6 @@ internal static class BenchCommand
         value >= minimum && value <= maximum ? value : throw new UsageException($"{name} must be between {minimum} and {maximum}");
 
     // Bounded on purpose: a benchmark that runs for hours by mistake is a load test nobody asked for.
-    private static TimeSpan Duration(double seconds) =>
-        seconds is > 0 and <= 600 ? TimeSpan.FromSeconds(seconds) : throw new UsageException("--seconds must be between 0 and 600");
+    private static TimeSpan Duration(double seconds, string option = "--seconds") =>
+        seconds is > 0 and <= 600 ? TimeSpan.FromSeconds(seconds) : throw new UsageException($"{option} must be between 0 and 600");
 }

@@ -17,18 +17,17 @@ internal static class FanoutBench
 {
     private static readonly byte[] Marker = "~B~"u8.ToArray();
     private static readonly byte[] Probe = "~R~"u8.ToArray();
-    private static readonly TimeSpan SetupLimit = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(1);
 
     // Lines sent before this Stopwatch timestamp belong to the warm-up and give no latency sample.
     private static long _latencyEpoch;
 
-    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, CancellationToken cancellation)
+    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, TimeSpan setupLimit, CancellationToken cancellation)
     {
         publishers = Math.Min(publishers, members);
         // Connecting is bounded too: a server with a tiny listen backlog can take long to accept a thousand members.
         using var setup = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        setup.CancelAfter(SetupLimit);
+        setup.CancelAfter(setupLimit);
         Socket[] sockets;
         try
         {
@@ -47,7 +46,7 @@ internal static class FanoutBench
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
             return new BenchReport("fanout").Add("members", members).Add("publishers", publishers)
-                .Add("error", $"the server did not accept {members} members within {SetupLimit.TotalSeconds:0} s");
+                .Add("error", $"the server did not accept {members} members within {setupLimit.TotalSeconds:0} s");
         }
 
         var state = new FanoutState(members);
@@ -76,7 +75,7 @@ internal static class FanoutBench
             }
 
             return new BenchReport("fanout").Add("members", members).Add("publishers", publishers)
-                .Add("error", $"only {state.ReadyCount} of {members} members were in the room after {SetupLimit.TotalSeconds:0} s");
+                .Add("error", $"only {state.ReadyCount} of {members} members were in the room after {setupLimit.TotalSeconds:0} s");
         }
 
         // At most this many lines undelivered per member: about 100 KiB queued, well inside the server's default
