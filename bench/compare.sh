@@ -3,7 +3,7 @@
 # one table with each peer's figure as a ratio of Parley's. Peers: the tutorials' servers (Python 3 ports in
 # ../shared/bench), `ncat --broker` and `ncat --chat`. Every run is bounded (timeout per run, seconds per run).
 #
-#   bench/compare.sh              the full matrix (well under 10 minutes on 2 cores)
+#   bench/compare.sh              the full matrix (about 8 minutes on 2 cores)
 #   bench/compare.sh --quick      a smaller matrix for a first look
 #   bench/compare.sh --only fanout   one part of the matrix: echo, fanout or hold
 #   SECONDS_PER_RUN=3 bench/compare.sh
@@ -11,7 +11,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 SEEDS=${SEEDS:-$ROOT/../shared/bench}
-T=${SECONDS_PER_RUN:-3}
+T=${SECONDS_PER_RUN:-2}
 QUICK=0
 ONLY=""
 while [ $# -gt 0 ]; do
@@ -75,9 +75,10 @@ want echo && for c in $ECHO_C; do for k in $ECHO_K; do for s in $ECHO_S; do
 done; done; done
 want fanout && for n in $FAN_N; do for p in 10 all; do
   pub=$([ $p = all ] && echo "$n" || echo "$p")
-  # 15 s to seat the members: Parley seats 1,000 in about a second; a peer that cannot is reported, not waited on.
-  bench parley-chat "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --setup-limit 15 --protocol parley
-  for peer in tutorial-chat ncat-broker ncat-chat; do bench $peer "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --setup-limit 15 --protocol line; done
+  # 25 s to seat the members: Parley seats 1,000 in about a second, ncat --broker in about 18 s; a peer that
+  # cannot is reported, not waited on longer.
+  bench parley-chat "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --setup-limit 25 --protocol parley
+  for peer in tutorial-chat ncat-broker ncat-chat; do bench $peer "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --setup-limit 25 --protocol line; done
 done; done
 want hold && for n in $HOLD_N; do
   bench parley-chat "hold-$n" hold -n "$n" --protocol parley
