@@ -15,7 +15,7 @@ namespace Parley.Server.Chat;
 /// The chat service on one connection: a reader that turns lines into hub calls and a writer that drains the
 /// member's queue. The reader never writes and never waits on another member.
 /// </summary>
-internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<ChatConnectionHandler> logger)
+internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<ChatConnectionHandler> logger)
     : ServiceConnectionHandler(limiter, lifetime, logger)
 {
     // How long a member that was cut off or told the server is stopping gets to take its last line before the socket is dropped.
@@ -25,7 +25,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
     {
         bool raw = options.Framing == Framing.Raw;
         if (!raw && options.Password is { } password
-            && await PasswordGate.CheckAsync(connection.Transport.Input, password, options, cancellation) is { } refusal)
+            && await PasswordGate.CheckAsync(connection.Transport.Input, password, options, deadlines, cancellation) is { } refusal)
         {
             ChatLog.PasswordRefused(Logger, remote, refusal);
             await connection.Transport.Output.WriteAsync(Encoding.UTF8.GetBytes($"! {refusal}\n"), cancellation);
@@ -42,11 +42,11 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         // a peer that stops reading is aborted after a grace period below.
         var writing = queue.DrainAsync(connection.Transport.Output);
         var sink = raw ? (ChatSink)new RawChatSink(hub, member) : new LineChatSink(hub, member, options, Limiter, Logger);
-        using var nickGrace = raw ? null : new Timer(static state => ((LineChatSink)state!).AnnounceJoin(), sink, options.NickGracePeriod, Timeout.InfiniteTimeSpan);
+        (sink as LineChatSink)?.StartGrace(options.NickGracePeriod);
         try
         {
             var rate = options.RateLimit > 0 ? new TokenBucket(options.RateLimit, options.RateBurst, TimeProvider.System) : null;
-            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session, options.IdleTimeout, rate, options.LineTimeout);
+            await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, session, options.IdleTimeout, rate, options.LineTimeout, deadlines);
         }
         catch (PeerTimeoutException timeout)
         {
@@ -59,6 +59,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         }
         finally
         {
+            (sink as IDisposable)?.Dispose();
             if (raw)
             {
                 hub.DisconnectRaw(member);
@@ -114,7 +115,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
 
         public abstract ValueTask<bool> OnLineTooLongAsync();
 
-        public ValueTask OnBatchEndAsync() => ValueTask.CompletedTask;
+        public virtual ValueTask OnBatchEndAsync() => ValueTask.CompletedTask;
     }
 
     private sealed class RawChatSink(ChatHub hub, ChatMember member) : ChatSink
@@ -133,7 +134,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         public override ValueTask<bool> OnLineTooLongAsync() => ValueTask.FromResult(true);
     }
 
-    private sealed class LineChatSink(ChatHub hub, ChatMember member, ServerOptions options, ConnectionLimiter limiter, ILogger logger) : ChatSink
+    private sealed class LineChatSink(ChatHub hub, ChatMember member, ServerOptions options, ConnectionLimiter limiter, ILogger logger) : ChatSink, IDisposable
     {
         private static readonly string[] Help =
         [
@@ -153,7 +154,34 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
             "//text              sends /text",
         ];
 
-        public void AnnounceJoin() => hub.AnnounceJoin(member);
+        private Timer? _grace;
+
+        /// <summary>
+        /// Introduces the member as a guest if it has not named itself within <paramref name="period"/>. The timer
+        /// goes as soon as the member is introduced, so a long-lived connection does not keep one.
+        /// </summary>
+        public void StartGrace(TimeSpan period) =>
+            _grace = new Timer(static state => ((LineChatSink)state!).GraceOver(), this, period, Timeout.InfiniteTimeSpan);
+
+        public void Dispose() => StopGrace();
+
+        private void StopGrace() => Interlocked.Exchange(ref _grace, null)?.Dispose();
+
+        public override ValueTask OnBatchEndAsync()
+        {
+            if (_grace is not null && member.IsAnnounced)
+            {
+                StopGrace();
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        private void GraceOver()
+        {
+            hub.AnnounceJoin(member);
+            StopGrace();
+        }
 
         public override ValueTask<bool> OnMessageAsync(ReadOnlySequence<byte> message)
         {

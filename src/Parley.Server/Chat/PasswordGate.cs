@@ -19,12 +19,12 @@ internal static class PasswordGate
     private static readonly TimeSpan FirstLineWait = TimeSpan.FromSeconds(30);
 
     /// <summary>Returns null when the right password came first, or the error line to send before closing.</summary>
-    public static async Task<string?> CheckAsync(PipeReader input, string password, ServerOptions options, CancellationToken cancellation)
+    public static async Task<string?> CheckAsync(PipeReader input, string password, ServerOptions options, ReadDeadlines deadlines, CancellationToken cancellation)
     {
         var first = new FirstLine();
         try
         {
-            await MessageReader.RunAsync(input, Framing.Line, options.MaxLineBytes, first, cancellation, FirstLineWait);
+            await MessageReader.RunAsync(input, Framing.Line, options.MaxLineBytes, first, cancellation, FirstLineWait, deadlines: deadlines);
         }
         catch (IdleTimeoutException)
         {

@@ -40,38 +40,47 @@ internal static class MessageReader
     /// Reads until the peer closes, the sink says stop, or <paramref name="cancellation"/> fires. With an idle
     /// timeout, a peer that sends nothing for that long ends the loop with <see cref="IdleTimeoutException"/>.
     /// </summary>
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, TokenBucket? rate = null, TimeSpan lineTimeout = default)
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, TokenBucket? rate = null, TimeSpan lineTimeout = default, ReadDeadlines? deadlines = null)
     {
         var lines = new LineReader(maxLineBytes);
         bool timed = idleTimeout > TimeSpan.Zero || (lineTimeout > TimeSpan.Zero && framing == Framing.Line);
-        using var deadline = timed ? CancellationTokenSource.CreateLinkedTokenSource(cancellation) : null;
+        using var deadline = timed ? (deadlines ?? throw new ArgumentNullException(nameof(deadlines), "a timeout needs the server's ReadDeadlines")).Watch(input) : null;
         long partialLineSince = 0;
         while (true)
         {
-            ReadResult result;
             bool waitingOnLine = false;
             var lineLeft = partialLineSince == 0 || lineTimeout <= TimeSpan.Zero ? TimeSpan.MaxValue : lineTimeout - Stopwatch.GetElapsedTime(partialLineSince);
-            try
+            // One deadline per read bounds both an idle peer and one that dribbles a line a byte at a time
+            // (slowloris): whichever comes first.
+            if (deadline is not null)
             {
-                // One timer per connection, rescheduled per read, bounds both an idle peer and one that dribbles
-                // a line a byte at a time (slowloris): whichever comes first.
-                if (deadline is not null)
+                waitingOnLine = !(idleTimeout > TimeSpan.Zero && idleTimeout < lineLeft);
+                var wait = waitingOnLine ? lineLeft : idleTimeout;
+                if (wait <= TimeSpan.Zero)
                 {
-                    waitingOnLine = !(idleTimeout > TimeSpan.Zero && idleTimeout < lineLeft);
-                    var wait = waitingOnLine ? lineLeft : idleTimeout;
-                    if (wait <= TimeSpan.Zero)
-                    {
-                        throw new LineTimeoutException(lineTimeout);
-                    }
-
-                    deadline.CancelAfter(wait == TimeSpan.MaxValue ? Timeout.InfiniteTimeSpan : wait);
+                    throw new LineTimeoutException(lineTimeout);
                 }
 
-                result = await input.ReadAsync(deadline?.Token ?? cancellation);
+                if (wait == TimeSpan.MaxValue)
+                {
+                    deadline.Disarm();
+                }
+                else
+                {
+                    deadline.Arm(wait);
+                }
             }
-            catch (OperationCanceledException) when (deadline is { IsCancellationRequested: true } && !cancellation.IsCancellationRequested)
+
+            var result = await input.ReadAsync(cancellation);
+            if (deadline is not null)
             {
-                throw waitingOnLine ? new LineTimeoutException(lineTimeout) : new IdleTimeoutException(idleTimeout);
+                if (result.IsCanceled && deadline.HasExpired)
+                {
+                    input.AdvanceTo(result.Buffer.Start);
+                    throw waitingOnLine ? new LineTimeoutException(lineTimeout) : new IdleTimeoutException(idleTimeout);
+                }
+
+                deadline.Disarm();
             }
 
             var buffer = result.Buffer;
@@ -124,7 +133,8 @@ internal static class MessageReader
             // Bytes left over are the start of an unfinished line: its clock starts with its first byte.
             partialLineSince = buffer.IsEmpty || lines.IsDiscarding ? 0 : partialLineSince == 0 ? Stopwatch.GetTimestamp() : partialLineSince;
 
-            if (!keepGoing || result.IsCompleted || result.IsCanceled)
+            // A cancelled read that was not a deadline is a sweep that lost the race with a re-arm: read again.
+            if (!keepGoing || result.IsCompleted)
             {
                 return;
             }

@@ -15,7 +15,7 @@ namespace Parley.Server.Echo;
 /// Sends each message back unchanged, or answers every message with a fixed reply (<c>--reply</c>). Replies to
 /// everything one read returned are flushed together, so a client with many messages in flight gets few sends.
 /// </summary>
-internal sealed class EchoConnectionHandler(ServerOptions options, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<EchoConnectionHandler> logger)
+internal sealed class EchoConnectionHandler(ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<EchoConnectionHandler> logger)
     : ServiceConnectionHandler(limiter, lifetime, logger)
 {
     protected override Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
@@ -23,7 +23,7 @@ internal sealed class EchoConnectionHandler(ServerOptions options, ConnectionLim
         bool raw = options.Framing == Framing.Raw;
         byte[]? reply = options.EchoReply is null ? null : Encoding.UTF8.GetBytes(raw ? options.EchoReply : options.EchoReply + "\n");
         var sink = new EchoSink(connection.Transport.Output, raw, reply, options.MaxLineBytes, remote, Logger, cancellation);
-        return MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout);
+        return MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout, deadlines: deadlines);
     }
 
     private sealed class EchoSink(PipeWriter output, bool raw, byte[]? reply, int maxLineBytes, string remote, ILogger logger, CancellationToken cancellation)

@@ -16,7 +16,7 @@ namespace Parley.Server.Greeting;
 /// <c>exit</c> ends the session. In raw framing replies carry no newline, so the tutorials' client prints exactly
 /// what the tutorial shows.
 /// </summary>
-internal sealed class GreetConnectionHandler(ServerOptions options, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<GreetConnectionHandler> logger)
+internal sealed class GreetConnectionHandler(ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<GreetConnectionHandler> logger)
     : ServiceConnectionHandler(limiter, lifetime, logger)
 {
     protected override async Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
@@ -26,7 +26,7 @@ internal sealed class GreetConnectionHandler(ServerOptions options, ConnectionLi
         output.Write(raw ? "welcome!"u8 : "welcome!\n"u8);
         await output.FlushAsync(cancellation);
         var sink = new GreetSink(output, raw, options.MaxLineBytes, remote, Logger, cancellation);
-        await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout);
+        await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout, deadlines: deadlines);
     }
 
     private sealed class GreetSink(PipeWriter output, bool raw, int maxLineBytes, string remote, ILogger logger, CancellationToken cancellation) : IMessageSink

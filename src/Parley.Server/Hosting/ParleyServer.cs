@@ -62,6 +62,7 @@ public sealed partial class ParleyServer : IAsyncDisposable
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton<ChatHub>();
         builder.Services.AddSingleton<ConnectionLimiter>();
+        builder.Services.AddSingleton<ReadDeadlines>();
         builder.Services.AddSingleton<IHostLifetime, CallerOwnedLifetime>();
         builder.Services.Configure<HostOptions>(host => host.ShutdownTimeout = options.ShutdownTimeout);
         builder.WebHost.UseKestrelCore();
