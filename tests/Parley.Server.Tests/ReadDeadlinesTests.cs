@@ -4,38 +4,45 @@ using Parley.Testing;
 
 namespace Parley.Server.Tests;
 
-public class ReadDeadlinesTests
+public sealed class ReadDeadlinesTests : IDisposable
 {
-    [Fact]
-    public async Task AReadPastItsDeadlineIsCancelledAndSaysSo()
-    {
-        using var deadlines = new ReadDeadlines(TimeProvider.System);
-        var pipe = new Pipe();
-        using var deadline = deadlines.Watch(pipe.Reader);
+    private readonly ReadDeadlines _deadlines = new(TimeProvider.System);
+    private readonly Pipe _pipe = new();
+    private readonly ReadDeadline _deadline;
 
-        deadline.Arm(TimeSpan.FromMilliseconds(200));
-        var result = await pipe.Reader.ReadAsync().AsTask().DefaultTimeout();
-        Assert.True(result.IsCanceled);
-        Assert.True(deadline.HasExpired);
+    public ReadDeadlinesTests()
+    {
+        _deadline = _deadlines.Watch(_pipe.Reader);
+    }
+
+    public void Dispose()
+    {
+        _deadline.Dispose();
+        _deadlines.Dispose();
     }
 
     [Fact]
-    public async Task ADisarmedOrLaterDeadlineLeavesTheReadAlone()
+    public async Task AReadPastItsDeadlineIsCancelledAndSaysSo()
     {
-        using var deadlines = new ReadDeadlines(TimeProvider.System);
-        var pipe = new Pipe();
-        using var deadline = deadlines.Watch(pipe.Reader);
+        _deadline.Arm(TimeSpan.FromMilliseconds(200));
+        var result = await _pipe.Reader.ReadAsync().AsTask().DefaultTimeout();
+        Assert.True(result.IsCanceled);
+        Assert.True(_deadline.HasExpired);
+    }
 
-        deadline.Arm(TimeSpan.FromMilliseconds(100));
-        deadline.Disarm();
-        var read = pipe.Reader.ReadAsync().AsTask();
+    [Fact]
+    public async Task ADisarmedDeadlineLeavesTheReadAlone()
+    {
+        _deadline.Arm(TimeSpan.FromMilliseconds(100));
+        _deadline.Disarm();
+        var read = _pipe.Reader.ReadAsync().AsTask();
         // Several sweeps pass; a disarmed deadline must not cancel the read.
         await Task.Delay(ReadDeadlines.Resolution * 4);
         Assert.False(read.IsCompleted);
 
-        await pipe.Writer.WriteAsync("hello\n"u8.ToArray());
+        await _pipe.Writer.WriteAsync("hello\n"u8.ToArray());
         var result = await read.DefaultTimeout();
         Assert.False(result.IsCanceled);
-        Assert.False(deadline.HasExpired);
+        Assert.False(_deadline.HasExpired);
     }
 }
