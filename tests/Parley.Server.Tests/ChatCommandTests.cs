@@ -13,6 +13,40 @@ public class ChatCommandTests : IAsyncLifetime
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
     [Fact]
+    public async Task ABurstInOneWriteArrivesInOrderWithCommandsInPlaceAndConsecutiveIds()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var watcher = await _server.JoinChatAsync("watcher");
+        await using var json = await _server.JoinChatAsync("json");
+        await json.SendLineAsync("/format json");
+        await json.SendLineAsync("/ping set");
+        await json.ExpectLineAsync(l => l.Contains("\"pong\"", StringComparison.Ordinal), "pong");
+        await watcher.ExpectLineAsync("* json joined #lobby");
+
+        // Lines that arrive together are relayed together; a command among them must keep its place.
+        await alice.SendAsync("one\ntwo\n/me waves\nthree\nfour\n"u8.ToArray());
+        Assert.Equal("<alice> one", await watcher.ReadLineAsync());
+        Assert.Equal("<alice> two", await watcher.ReadLineAsync());
+        Assert.Equal("* alice waves", await watcher.ReadLineAsync());
+        Assert.Equal("<alice> three", await watcher.ReadLineAsync());
+        Assert.Equal("<alice> four", await watcher.ReadLineAsync());
+
+        var ids = new List<long>();
+        var texts = new List<string>();
+        while (texts.Count < 5)
+        {
+            string line = await json.ReadLineAsync() ?? throw new Xunit.Sdk.XunitException("closed");
+            using var document = System.Text.Json.JsonDocument.Parse(line);
+            var root = document.RootElement;
+            texts.Add(root.GetProperty("text").GetString()!);
+            ids.Add(root.GetProperty("id").GetInt64());
+        }
+
+        Assert.Equal(["one", "two", "waves", "three", "four"], texts);
+        Assert.Equal(Enumerable.Range(0, 5).Select(i => ids[0] + i), ids);
+    }
+
+    [Fact]
     public async Task BroadcastReachesEveryoneButTheSender()
     {
         await using var alice = await _server.JoinChatAsync("alice");

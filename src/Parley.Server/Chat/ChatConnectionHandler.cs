@@ -154,6 +154,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
             "//text              sends /text",
         ];
 
+        private readonly List<string> _pending = [];
         private Timer? _grace;
 
         /// <summary>
@@ -169,12 +170,23 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
 
         public override ValueTask OnBatchEndAsync()
         {
+            SayPending();
             if (_grace is not null && member.IsAnnounced)
             {
                 StopGrace();
             }
 
             return ValueTask.CompletedTask;
+        }
+
+        // Consecutive lines of text from one read go to the room together; anything else goes out after them.
+        private void SayPending()
+        {
+            if (_pending.Count > 0)
+            {
+                hub.Say(member, _pending);
+                _pending.Clear();
+            }
         }
 
         private void GraceOver()
@@ -197,6 +209,7 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
 
         public override ValueTask<bool> OnLineTooLongAsync()
         {
+            SayPending();
             ConnectionLog.LineTooLong(logger, member.Remote, options.MaxLineBytes);
             Reply(ChatEventType.Error, $"line too long (max {options.MaxLineBytes} bytes)");
             return ValueTask.FromResult(true);
@@ -204,12 +217,17 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
 
         private bool Dispatch(ChatInput input)
         {
+            if (input.Kind != ChatInputKind.Message)
+            {
+                SayPending();
+            }
+
             switch (input.Kind)
             {
                 case ChatInputKind.Message:
                     if (input.Argument.Length > 0)
                     {
-                        hub.Say(member, input.Argument);
+                        _pending.Add(input.Argument);
                     }
 
                     break;

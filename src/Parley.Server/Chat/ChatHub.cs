@@ -72,6 +72,51 @@ internal sealed partial class ChatHub
     /// <summary>A line of text from a member to everyone else in its room.</summary>
     public void Say(ChatMember member, string text) => Relay(member, ChatEventType.Message, text);
 
+    /// <summary>
+    /// Lines of text one read brought from a member, relayed as one: each recipient gets them in one queue entry,
+    /// in order and under consecutive ids, so a burst costs each recipient one enqueue instead of one per line.
+    /// </summary>
+    public void Say(ChatMember member, IReadOnlyList<string> texts)
+    {
+        if (texts.Count == 1)
+        {
+            Say(member, texts[0]);
+            return;
+        }
+
+        var room = member.Room;
+        if (room is null || texts.Count == 0)
+        {
+            return;
+        }
+
+        ParleyMetrics.ChatMessages.Add(texts.Count);
+        lock (room.BroadcastGate)
+        {
+            var lines = new OutboundMessage[texts.Count];
+            var now = Now;
+            for (int i = 0; i < lines.Length; i++)
+            {
+                lines[i] = new OutboundMessage(new ChatEvent(ChatEventType.Message, now)
+                {
+                    Room = room.Name,
+                    From = member.Name,
+                    Text = texts[i],
+                    Id = room.NextMessageId(),
+                });
+            }
+
+            var message = OutboundMessage.Together(lines);
+            foreach (var recipient in room.Members)
+            {
+                if (recipient != member)
+                {
+                    recipient.Send(message);
+                }
+            }
+        }
+    }
+
     /// <summary>An action (<c>/me</c>) to everyone else in the member's room.</summary>
     public void Act(ChatMember member, string text) => Relay(member, ChatEventType.Action, text);
 

@@ -89,12 +89,18 @@ internal sealed class ChatMember : IDisposable
 internal sealed class OutboundMessage
 {
     private readonly ChatEvent? _event;
+    private readonly OutboundMessage[]? _parts;
     private byte[]? _text;
     private byte[]? _json;
 
     public OutboundMessage(ChatEvent chatEvent) => _event = chatEvent;
 
     private OutboundMessage(byte[] bytes) => _text = _json = bytes;
+
+    private OutboundMessage(OutboundMessage[] parts) => _parts = parts;
+
+    /// <summary>Several messages that go to the same members, as one run of lines in each format.</summary>
+    public static OutboundMessage Together(OutboundMessage[] parts) => new(parts);
 
     /// <summary>Bytes that go out as they are in every format: the raw chat room's chunks and notices.</summary>
     public static OutboundMessage Raw(byte[] bytes) => new(bytes);
@@ -103,6 +109,20 @@ internal sealed class OutboundMessage
 
     // A race here formats the same bytes twice at worst; that is cheaper than a lock on the relay path.
     public byte[] GetBytes(ChatFormat format) => format == ChatFormat.Json
-        ? _json ??= ChatEventFormatter.FormatJson(Event)
-        : _text ??= ChatEventFormatter.FormatText(Event);
+        ? _json ??= _parts is null ? ChatEventFormatter.FormatJson(Event) : Concatenate(format)
+        : _text ??= _parts is null ? ChatEventFormatter.FormatText(Event) : Concatenate(format);
+
+    private byte[] Concatenate(ChatFormat format)
+    {
+        var parts = _parts!.Select(part => part.GetBytes(format)).ToArray();
+        var all = new byte[parts.Sum(part => part.Length)];
+        int at = 0;
+        foreach (byte[] part in parts)
+        {
+            part.CopyTo(all, at);
+            at += part.Length;
+        }
+
+        return all;
+    }
 }

@@ -112,7 +112,9 @@ internal static class MessageReader
 
                         if (rate?.Take() is { } wait && wait > TimeSpan.Zero)
                         {
-                            // Over its rate: hold this line and stop reading for a while; nothing is dropped.
+                            // Over its rate: hold this line and stop reading for a while; nothing is dropped, and
+                            // what came before it goes out now rather than after the wait.
+                            await sink.OnBatchEndAsync();
                             await Task.Delay(wait, cancellation);
                         }
 
