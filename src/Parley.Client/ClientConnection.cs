@@ -16,8 +16,6 @@ public sealed class ClientConnection : IAsyncDisposable
 
     public Stream Stream { get; }
 
-    public bool IsTls => Stream is SslStream;
-
     /// <summary>Connects, and with <paramref name="tls"/> runs the handshake and checks the server's certificate.</summary>
     public static async Task<ClientConnection> OpenAsync(HostPort server, ClientTlsOptions? tls, CancellationToken cancellation)
     {

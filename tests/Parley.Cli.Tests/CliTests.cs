@@ -32,7 +32,7 @@ public partial class CliTests
     public async Task ServeLogsConnectionsInTheTutorialsWordsOnStderr()
     {
         await using var serve = ParleyProcess.Start("serve", "--greet", "0");
-        string greet = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("greet listening", StringComparison.Ordinal), "greet listening"));
+        string greet = await serve.ListeningAddressAsync("greet");
         string client;
         await using (var connection = await LineClient.ConnectAsync(IPEndPoint.Parse(greet)))
         {
@@ -52,7 +52,7 @@ public partial class CliTests
     public async Task TwoChatClientsWithPipedStdinTalkThroughTheServer()
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0");
-        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+        string chat = await serve.ListeningAddressAsync("chat");
 
         await using var watcher = await JoinAsync(chat, "watcher");
         await using var bob = ParleyProcess.Start("chat", chat, "--name", "bob");
@@ -78,7 +78,7 @@ public partial class CliTests
     public async Task APipedChatClientPrintsRepliesBeforeItExits()
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0");
-        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+        string chat = await serve.ListeningAddressAsync("chat");
         await using var client = ParleyProcess.Start("chat", chat, "--name", "张康", "--room", "dev");
         await client.StandardInput.WriteLineAsync("/who");
         await client.StandardInput.WriteLineAsync("/rooms");
@@ -93,7 +93,7 @@ public partial class CliTests
     public async Task AChatClientSaysSoWhenTheServerShutsDown()
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0");
-        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+        string chat = await serve.ListeningAddressAsync("chat");
         await using var watcher = await JoinAsync(chat, "watcher");
         await using var client = ParleyProcess.Start("chat", chat, "--name", "carol");
         await watcher.ExpectLineAsync("* carol joined #lobby");
@@ -109,7 +109,7 @@ public partial class CliTests
     public async Task AChatClientWhoseFirstLinesArriveLateStillStartsUnderItsName()
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0");
-        var chat = IPEndPoint.Parse(ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening")));
+        var chat = IPEndPoint.Parse(await serve.ListeningAddressAsync("chat"));
         await using var watcher = await JoinAsync(chat.ToString(), "watcher");
 
         // A link slower than the server's wait for /nick: the server seats a guest before the client's lines arrive.
@@ -141,7 +141,7 @@ public partial class CliTests
     public async Task AChatClientWhoseNameIsTakenIsToldSoAndExitsWithTwo()
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0");
-        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+        string chat = await serve.ListeningAddressAsync("chat");
         await using var watcher = await JoinAsync(chat, "watcher");
         await using var first = ParleyProcess.Start("chat", chat, "--name", "dup");
         await watcher.ExpectLineAsync("* dup joined #lobby");
@@ -154,7 +154,7 @@ public partial class CliTests
     public async Task ChatTakesAPasswordAndAWrongOneIsOneLineAndExitCodeTwo()
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--password", "opensesame");
-        string chat = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("chat listening", StringComparison.Ordinal), "chat listening"));
+        string chat = await serve.ListeningAddressAsync("chat");
 
         await using var wrong = ParleyProcess.Start("chat", chat, "--name", "eve", "--password", "guess");
         Assert.Equal(2, await wrong.WaitForExitAsync());
@@ -171,8 +171,8 @@ public partial class CliTests
     public async Task ConnectSendsStdinToEchoAndPrintsTheAnswers()
     {
         await using var serve = ParleyProcess.Start("serve", "--echo", "0", "--udp-greet", "0");
-        string echo = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("echo listening", StringComparison.Ordinal), "echo listening"));
-        string udp = ListeningAddress(await serve.ExpectLineAsync(l => l.StartsWith("udp-greet listening", StringComparison.Ordinal), "udp-greet listening"));
+        string echo = await serve.ListeningAddressAsync("echo");
+        string udp = await serve.ListeningAddressAsync("udp-greet");
 
         await using var tcp = ParleyProcess.Start("connect", echo);
         await tcp.StandardInput.WriteLineAsync("one");
@@ -266,8 +266,6 @@ public partial class CliTests
         await client.ExpectLineAsync($"* {name} joined #lobby");
         return client;
     }
-
-    private static string ListeningAddress(string line) => line[(line.LastIndexOf(' ') + 1)..];
 
     private static int FreePort()
     {

@@ -19,7 +19,7 @@ public sealed class TlsCliTests : IDisposable
         using var certificate = TestCertificates.SelfSigned();
         string fingerprint = KnownHosts.Fingerprint(certificate);
         await using var serve = Serve(certificate, "--echo");
-        string echo = await ListeningAsync(serve, "echo");
+        string echo = await serve.ListeningAddressAsync("echo");
 
         await using (var refused = ParleyProcess.Start("connect", echo, "--tls", "--known-hosts", KnownHostsFile))
         {
@@ -67,7 +67,7 @@ public sealed class TlsCliTests : IDisposable
     {
         using var certificate = TestCertificates.SelfSigned();
         await using var serve = Serve(certificate, "--chat");
-        string chat = await ListeningAsync(serve, "chat");
+        string chat = await serve.ListeningAddressAsync("chat");
 
         await using var insecure = ParleyProcess.Start("chat", chat, "--name", "alice", "--insecure", "--known-hosts", KnownHostsFile);
         await insecure.StandardInput.WriteLineAsync("/who");
@@ -86,7 +86,7 @@ public sealed class TlsCliTests : IDisposable
         File.WriteAllText(authorityFile, authority.ExportCertificatePem());
         using var certificate = TestCertificates.IssuedBy(authority);
         await using var serve = Serve(certificate, "--chat");
-        string chat = await ListeningAsync(serve, "chat");
+        string chat = await serve.ListeningAddressAsync("chat");
 
         await using (var withAuthority = ParleyProcess.Start("chat", chat, "--name", "alice", "--tls-ca", authorityFile, "--known-hosts", KnownHostsFile))
         {
@@ -109,7 +109,7 @@ public sealed class TlsCliTests : IDisposable
 
         using var misnamed = TestCertificates.IssuedBy(authority, "chat.example.org");
         await using var misnamedServe = Serve(misnamed, "--chat");
-        string misnamedChat = await ListeningAsync(misnamedServe, "chat");
+        string misnamedChat = await misnamedServe.ListeningAddressAsync("chat");
         await using var wrongName = ParleyProcess.Start("chat", misnamedChat, "--name", "carol", "--tls-ca", authorityFile, "--known-hosts", KnownHostsFile);
         Assert.Equal(2, await wrongName.WaitForExitAsync());
         Assert.Contains("its certificate is not trusted (issued for chat.example.org, not 127.0.0.1;", wrongName.StandardError, StringComparison.Ordinal);
@@ -119,7 +119,7 @@ public sealed class TlsCliTests : IDisposable
     public async Task TlsToAPlainServiceFailsInOneLine()
     {
         await using var serve = ParleyProcess.Start("serve", "--greet", "0");
-        string greet = await ListeningAsync(serve, "greet");
+        string greet = await serve.ListeningAddressAsync("greet");
 
         await using var connect = ParleyProcess.Start("connect", greet, "--tls", "--known-hosts", KnownHostsFile);
         Assert.Equal(2, await connect.WaitForExitAsync());
@@ -136,7 +136,7 @@ public sealed class TlsCliTests : IDisposable
         File.WriteAllBytes(pfx, certificate.Export(X509ContentType.Pkcs12, "pfx-secret"));
 
         await using var serve = ParleyProcess.Start(new Dictionary<string, string> { ["PARLEY_TLS_PASSWORD"] = "pfx-secret" }, "serve", "--echo", "0", "--tls-cert", pfx);
-        string echo = await ListeningAsync(serve, "echo");
+        string echo = await serve.ListeningAddressAsync("echo");
         await using var connect = ParleyProcess.Start("connect", echo, "--trust-new", "--known-hosts", KnownHostsFile);
         await connect.StandardInput.WriteLineAsync("over pfx");
         connect.StandardInput.Close();
@@ -148,11 +148,5 @@ public sealed class TlsCliTests : IDisposable
     {
         var (certificateFile, keyFile) = TestCertificates.WritePem(certificate, _directory.FullName);
         return ParleyProcess.Start("serve", service, "0", "--tls-cert", certificateFile, "--tls-key", keyFile);
-    }
-
-    private static async Task<string> ListeningAsync(ParleyProcess serve, string service)
-    {
-        string line = await serve.ExpectLineAsync(l => l.StartsWith($"{service} listening on ", StringComparison.Ordinal), $"{service} listening");
-        return line[(line.LastIndexOf(' ') + 1)..];
     }
 }

@@ -133,6 +133,13 @@ public sealed class ParleyProcess : IAsyncDisposable
 
     public Task<string> ExpectLineAsync(string expected) => ExpectLineAsync(line => line == expected, expected);
 
+    /// <summary>For <c>parley serve</c>: waits for <c>SERVICE listening on HOST:PORT</c> and returns <c>HOST:PORT</c>.</summary>
+    public async Task<string> ListeningAddressAsync(string service)
+    {
+        string line = await ExpectLineAsync(l => l.StartsWith($"{service} listening on ", StringComparison.Ordinal), $"{service} listening");
+        return line[(line.LastIndexOf(' ') + 1)..];
+    }
+
     /// <summary>Reads the rest of stdout (until the process closes it).</summary>
     public async Task<List<string>> ReadToEndAsync()
     {

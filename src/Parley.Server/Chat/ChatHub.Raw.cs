@@ -36,14 +36,7 @@ internal sealed partial class ChatHub
 
         lock (_rawRoom.BroadcastGate)
         {
-            var message = OutboundMessage.Raw(chunk);
-            foreach (var recipient in _rawRoom.Members)
-            {
-                if (recipient != member)
-                {
-                    recipient.Send(message);
-                }
-            }
+            SendToRoom(_rawRoom, OutboundMessage.Raw(chunk), except: member);
         }
     }
 

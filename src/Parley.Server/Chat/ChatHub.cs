@@ -106,14 +106,7 @@ internal sealed partial class ChatHub
                 });
             }
 
-            var message = OutboundMessage.Together(lines);
-            foreach (var recipient in room.Members)
-            {
-                if (recipient != member)
-                {
-                    recipient.Send(message);
-                }
-            }
+            SendToRoom(room, OutboundMessage.Together(lines), except: member);
         }
     }
 
@@ -188,13 +181,7 @@ internal sealed partial class ChatHub
     /// <summary>A private line to one user, wherever they are. Returns what is wrong, or null.</summary>
     public string? SendPrivate(ChatMember from, string toName, string text)
     {
-        ChatMember? target;
-        lock (_gate)
-        {
-            _membersByKey.TryGetValue(ChatNames.Key(toName), out target);
-        }
-
-        if (target is null)
+        if (Find(toName) is not { } target)
         {
             return $"no such user: {toName}";
         }
@@ -220,13 +207,7 @@ internal sealed partial class ChatHub
     /// <summary>Cuts off the member with that name, telling it and its room who did it and why. Returns what is wrong, or null.</summary>
     public string? Kick(ChatMember by, string name, string reason)
     {
-        ChatMember? target;
-        lock (_gate)
-        {
-            _membersByKey.TryGetValue(ChatNames.Key(name), out target);
-        }
-
-        if (target is null)
+        if (Find(name) is not { } target)
         {
             return $"no such user: {name}";
         }
@@ -309,13 +290,7 @@ internal sealed partial class ChatHub
                 Text = text,
                 Id = room.NextMessageId(),
             });
-            foreach (var recipient in room.Members)
-            {
-                if (recipient != member)
-                {
-                    recipient.Send(message);
-                }
-            }
+            SendToRoom(room, message, except: member);
         }
     }
 
@@ -324,14 +299,27 @@ internal sealed partial class ChatHub
     {
         lock (room.BroadcastGate)
         {
-            var message = new OutboundMessage(chatEvent);
-            foreach (var recipient in room.Members)
+            SendToRoom(room, new OutboundMessage(chatEvent), except);
+        }
+    }
+
+    // Callers hold the room's broadcast gate, so every member sees the room's lines in one order.
+    private static void SendToRoom(ChatRoom room, OutboundMessage message, ChatMember? except)
+    {
+        foreach (var recipient in room.Members)
+        {
+            if (recipient != except)
             {
-                if (recipient != except)
-                {
-                    recipient.Send(message);
-                }
+                recipient.Send(message);
             }
+        }
+    }
+
+    private ChatMember? Find(string name)
+    {
+        lock (_gate)
+        {
+            return _membersByKey.GetValueOrDefault(ChatNames.Key(name));
         }
     }
 

@@ -95,22 +95,17 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     /// <summary>Moves every line queued now into <paramref name="output"/>, without flushing; returns the bytes moved.</summary>
     public long WriteQueuedTo(IBufferWriter<byte> output)
     {
-        List<byte[]>? lines;
+        List<byte[]> lines;
         lock (_gate)
         {
-            lines = _queued;
-            _queued = _spare;
-            _spare = null;
-        }
-
-        if (lines is null || lines.Count == 0)
-        {
-            lock (_gate)
+            if (_queued is not { Count: > 0 } queued)
             {
-                _spare ??= lines;
+                return 0;
             }
 
-            return 0;
+            lines = queued;
+            _queued = _spare;
+            _spare = null;
         }
 
         long written = 0;
