@@ -79,4 +79,26 @@ public class OutboundQueueTests
         Assert.Equal("0123456789\n! too slow\n", Encoding.ASCII.GetString(result.Buffer.ToArray()));
         Assert.Equal(0, queue.PendingBytes);
     }
+
+    [Fact]
+    public async Task QueuedLinesCrossingTheWritersBufferBoundariesArriveWholeAndInOrder()
+    {
+        // Lines of every length from 1 byte to past a pipe segment (4 KiB), so copies split at every boundary.
+        var lines = Enumerable.Range(1, 300).Select(i => Encoding.ASCII.GetBytes(new string((char)('a' + i % 26), i * 37 % 9000) + "\n")).ToArray();
+        var queue = new OutboundQueue(long.MaxValue);
+        foreach (byte[] line in lines)
+        {
+            Assert.True(queue.TryEnqueue(line));
+        }
+
+        var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
+        long written = queue.WriteQueuedTo(pipe.Writer);
+
+        byte[] expected = lines.SelectMany(line => line).ToArray();
+        Assert.Equal(expected.Length, written);
+        Assert.Equal(0, queue.PendingBytes);
+        await pipe.Writer.CompleteAsync();
+        var result = await pipe.Reader.ReadAsync().AsTask().DefaultTimeout();
+        Assert.Equal(expected, result.Buffer.ToArray());
+    }
 }
