@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Runs the same `parley bench` matrix against Parley and its peers, one at a time, all on loopback, and prints
 # one table with each peer's figure as a ratio of Parley's. Peers: the tutorials' servers (Python 3 ports in
-# ../shared/bench), `ncat --broker` and `ncat --chat`. Every run is bounded (timeout per run, seconds per run).
+# ../shared/bench), `ncat --broker`, `ncat --chat`, and the bare C relay of bench/ceiling (when a C compiler is
+# there) as the kernel's floor. Every run is bounded (timeout per run, seconds per run).
 #
-#   bench/compare.sh              the full matrix (about 8 minutes on 2 cores)
+#   bench/compare.sh              the full matrix (about 9 minutes on 2 cores)
 #   bench/compare.sh --quick      a smaller matrix for a first look
 #   bench/compare.sh --only fanout   one part of the matrix: echo, fanout or hold
+#   bench/compare.sh --only fanout --rounds 3   every fanout point 3 times, peers interleaved; the median is shown
 #   SECONDS_PER_RUN=3 bench/compare.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -14,11 +16,13 @@ SEEDS=${SEEDS:-$ROOT/../shared/bench}
 T=${SECONDS_PER_RUN:-2}
 QUICK=0
 ONLY=""
+ROUNDS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --quick) QUICK=1 ;;
     --only) ONLY=$2; shift ;;
-    *) echo "usage: bench/compare.sh [--quick] [--only echo|fanout|hold]" >&2; exit 2 ;;
+    --rounds) ROUNDS=$2; shift ;;
+    *) echo "usage: bench/compare.sh [--quick] [--only echo|fanout|hold] [--rounds N]" >&2; exit 2 ;;
   esac
   shift
 done
@@ -32,6 +36,9 @@ if ! command -v ncat >/dev/null; then
 fi
 dotnet build src/Parley.Cli -c Release -v quiet -nologo >/dev/null || { echo "build failed" >&2; exit 1; }
 PARLEY="$ROOT/src/Parley.Cli/bin/Release/net10.0/parley"
+RELAY="$OUT/relay"
+CEILING=()
+if cc -O2 -o "$RELAY" bench/ceiling/relay.c 2>/dev/null; then CEILING=(c-relay); else echo "no C compiler: the c-relay rows will be empty" >&2; fi
 
 PEER_PID=""
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
@@ -48,18 +55,19 @@ start_peer() {
     tutorial-chat) python3 "$SEEDS/seed_chat_server.py" 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
     ncat-broker) ncat -l -k --broker --max-conns 20000 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
     ncat-chat) ncat -l -k --chat --max-conns 20000 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
+    c-relay) "$RELAY" "$PORT" >/dev/null 2>&1 & ;;
   esac
   PEER_PID=$!
   wait_port "$PORT" || { echo "$1 did not start" >&2; return 1; }
 }
 
-# bench PEER KEY ARGS... : one bounded run against a fresh peer, JSON saved under KEY
+# bench PEER KEY ARGS... : one bounded run against a fresh peer, JSON saved under KEY and the round
 bench() {
   local peer=$1 key=$2; shift 2
   start_peer "$peer" || return
   local pid_arg=()
   [ "$1" = hold ] && pid_arg=(--server-pid "$PEER_PID")
-  timeout 90 "$PARLEY" bench "$1" "127.0.0.1:$PORT" "${@:2}" "${pid_arg[@]}" --json 2>/dev/null > "$OUT/$peer.$key.json" || true
+  timeout 90 "$PARLEY" bench "$1" "127.0.0.1:$PORT" "${@:2}" "${pid_arg[@]}" --json 2>/dev/null > "$OUT/$peer.$key.${ROUND:-1}.json" || true
   stop_peer
   printf '.' >&2
 }
@@ -73,36 +81,40 @@ fi
 want echo && for c in $ECHO_C; do for k in $ECHO_K; do for s in $ECHO_S; do
   for peer in parley-echo tutorial-greet; do bench $peer "echo-c$c-k$k-s$s" echo -c "$c" -k "$k" -s "$s" -t "$T"; done
 done; done; done
-want fanout && for n in $FAN_N; do for p in 10 all; do
+want fanout && for ROUND in $(seq 1 "$ROUNDS"); do for n in $FAN_N; do for p in 10 all; do
   pub=$([ $p = all ] && echo "$n" || echo "$p")
   # 25 s to seat the members: Parley seats 1,000 in about a second, ncat --broker in about 18 s; a peer that
   # cannot is reported, not waited on longer.
   bench parley-chat "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --setup-limit 25 --protocol parley
-  for peer in tutorial-chat ncat-broker ncat-chat; do
-    # Seating N members is the same whatever P is: a peer that could not seat them at P=10 is not waited on again.
-    if [ $p = all ] && grep -q '"error"' "$OUT/$peer.fanout-n$n-p10.json" 2>/dev/null; then
-      cp "$OUT/$peer.fanout-n$n-p10.json" "$OUT/$peer.fanout-n$n-p$p.json"; continue
+  for peer in tutorial-chat ncat-broker ncat-chat "${CEILING[@]}"; do
+    # Seating N members is the same whatever P is and whichever round: a peer that could not seat them once is
+    # not waited on again.
+    if failed=$(grep -l '"error"' "$OUT/$peer.fanout-n$n-p10".*.json 2>/dev/null | head -1) && [ -n "$failed" ]; then
+      cp "$failed" "$OUT/$peer.fanout-n$n-p$p.$ROUND.json"; continue
     fi
     bench $peer "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --setup-limit 25 --protocol line
   done
-done; done
+done; done; done; ROUND=1
 want hold && for n in $HOLD_N; do
   bench parley-chat "hold-$n" hold -n "$n" --protocol parley
-  for peer in tutorial-chat ncat-broker; do bench $peer "hold-$n" hold -n "$n" --protocol line; done
+  for peer in tutorial-chat ncat-broker "${CEILING[@]}"; do bench $peer "hold-$n" hold -n "$n" --protocol line; done
 done
 echo >&2
 
 # The table: one row per run, Parley's figure, then each peer's figure and its ratio to Parley's.
 python3 - "$OUT" <<'PY'
-import json, os, sys, glob
+import json, os, sys, glob, statistics
 out = sys.argv[1]
-def load(peer, key):
+runs = {}  # (peer, key) -> results of every round
+for path in glob.glob(os.path.join(out, '*.json')):
+    peer, key, _round, _ = os.path.basename(path).split('.')
     try:
-        with open(os.path.join(out, f"{peer}.{key}.json")) as f:
-            return json.loads(f.read().strip().splitlines()[-1])
+        with open(path) as f:
+            result = json.loads(f.read().strip().splitlines()[-1])
     except Exception:
-        return None
-keys = sorted({os.path.basename(p).split('.', 1)[1][:-5] for p in glob.glob(os.path.join(out, '*.json'))},
+        result = None
+    runs.setdefault((peer, key), []).append(result)
+keys = sorted({key for _, key in runs},
               key=lambda k: (k.split('-')[0], [int(''.join(c for c in part if c.isdigit()) or 0) for part in k.split('-')[1:]]))
 def figure(r, kind):
     if r is None: return None
@@ -111,21 +123,33 @@ def figure(r, kind):
     if kind == 'hold': return r.get('kept')
 def extra(r, kind):
     if r is None: return 'failed'
+    if 'error' in r: return r['error']
     if kind == 'echo': return f"p99 {r.get('latency_p99_us','-')}us"
     if kind == 'fanout': return f"lost {r.get('lost','-')} p99 {r.get('latency_p99_us','-')}us"
     if kind == 'hold': return f"{r.get('server_bytes_per_connection','-')} B/conn"
-peers = {'echo': ('parley-echo', ['tutorial-greet']), 'fanout': ('parley-chat', ['tutorial-chat', 'ncat-broker', 'ncat-chat']), 'hold': ('parley-chat', ['tutorial-chat', 'ncat-broker'])}
+# Several rounds: the median round's figure and detail, and the range of the figures.
+def pick(peer, key, kind):
+    results = runs.get((peer, key), [])
+    measured = sorted((r for r in results if figure(r, kind) is not None), key=lambda r: figure(r, kind))
+    if not measured:
+        return (None, extra(results[0] if results else None, kind))
+    middle = measured[(len(measured) - 1) // 2]
+    spread = f" of {figure(measured[0], kind):.0f}-{figure(measured[-1], kind):.0f}" if len(measured) > 1 else ''
+    return (figure(middle, kind), extra(middle, kind) + spread)
+peers = {'echo': ('parley-echo', ['tutorial-greet']), 'fanout': ('parley-chat', ['tutorial-chat', 'ncat-broker', 'ncat-chat', 'c-relay']), 'hold': ('parley-chat', ['tutorial-chat', 'ncat-broker', 'c-relay'])}
 unit = {'echo': 'msg/s', 'fanout': 'deliveries/s', 'hold': 'kept'}
 print(f"{'run':<22} {'parley':>14} {'':<26} | peers (figure, ratio to parley, detail)")
 for key in keys:
     kind = key.split('-')[0]
     ours, others = peers[kind]
-    r = load(ours, key); f = figure(r, kind)
-    row = f"{key:<22} {('%.0f' % f) if f is not None else 'n/a':>14} {extra(r, kind):<26} |"
+    f, detail = pick(ours, key, kind)
+    row = f"{key:<22} {('%.0f' % f) if f is not None else 'n/a':>14} {detail:<26} |"
     for peer in others:
-        o = load(peer, key); g = figure(o, kind)
+        if (peer, key) not in runs: continue
+        g, other_detail = pick(peer, key, kind)
         ratio = f"{g / f:.2f}x" if (f and g is not None) else '-'
-        row += f" {peer}: {('%.0f' % g) if g is not None else 'n/a'} ({ratio}, {extra(o, kind)});"
+        row += f" {peer}: {('%.0f' % g) if g is not None else 'n/a'} ({ratio}, {other_detail});"
     print(row)
 print(f"\nunits: echo {unit['echo']}, fanout {unit['fanout']}, hold connections kept; ratio = peer / parley")
+print("with --rounds: the median round, then 'of' the lowest-highest of the rounds")
 PY
