@@ -89,5 +89,5 @@ internal static class BenchCommand
 
     // Bounded on purpose: a benchmark that runs for hours by mistake is a load test nobody asked for.
     private static TimeSpan Duration(double seconds, string option = "--seconds") =>
-        seconds is > 0 and <= 600 ? TimeSpan.FromSeconds(seconds) : throw new UsageException($"{option} must be between 0 and 600");
+        seconds is > 0 and <= 600 ? TimeSpan.FromSeconds(seconds) : throw new UsageException($"{option} must be more than 0 and at most 600 seconds");
 }

@@ -166,7 +166,6 @@ internal static class FanoutBench
                 Format(batch.AsSpan(i * size, size), publisher, sequence++, now);
             }
 
-            Interlocked.Add(ref state.Sent, count);
             try
             {
                 // A server that stops reading (the tutorials' one stalls at 1,000 members) must not hold the run past its time.
@@ -174,8 +173,12 @@ internal static class FanoutBench
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
+                // Not counted: a send cut off by the end of the run would otherwise show up as a whole batch
+                // "lost" by the server (64 lines × (N−1) members).
                 return;
             }
+
+            Interlocked.Add(ref state.Sent, count);
         }
     }
 

@@ -1,0 +1,83 @@
+using System.Text.Json;
+using Parley.Testing;
+
+namespace Parley.Cli.Tests;
+
+/// <summary><c>parley bench</c> run as a user runs it, against the real server: its accounting must add up.</summary>
+public class BenchCliTests
+{
+    [Fact]
+    public async Task FanoutAccountsForEveryLineEachMemberShouldHaveReceived()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--rate-limit", "0");
+        string chat = await serve.ListeningAddressAsync("chat");
+
+        var report = await RunBenchAsync("fanout", chat, "-n", "5", "-p", "2", "-t", "1");
+
+        Assert.Equal("fanout", report.GetProperty("mode").GetString());
+        long sent = report.GetProperty("sent").GetInt64();
+        Assert.True(sent > 0, "the publishers sent nothing");
+        Assert.Equal(sent * 4, report.GetProperty("expected").GetInt64());
+        Assert.Equal(sent * 4, report.GetProperty("delivered").GetInt64());
+        Assert.Equal(0, report.GetProperty("lost").GetInt64());
+        Assert.True(report.GetProperty("latency_p50_us").GetInt64() > 0);
+    }
+
+    [Fact]
+    public async Task FanoutAtARateSendsAboutThatMany()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--rate-limit", "0");
+        string chat = await serve.ListeningAddressAsync("chat");
+
+        var report = await RunBenchAsync("fanout", chat, "-n", "3", "-p", "1", "-r", "50", "-t", "2");
+
+        // 50 lines/s for 2 s: never more than the rate allows (flat out would be thousands), and not starved.
+        Assert.InRange(report.GetProperty("sent").GetInt64(), 50, 110);
+        Assert.Equal(0, report.GetProperty("lost").GetInt64());
+    }
+
+    [Fact]
+    public async Task EchoCountsEveryReply()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--echo", "0");
+        string echo = await serve.ListeningAddressAsync("echo");
+
+        var report = await RunBenchAsync("echo", echo, "-c", "2", "-k", "4", "-s", "32", "-t", "1");
+
+        Assert.True(report.GetProperty("messages_per_s").GetDouble() > 0);
+        Assert.True(report.GetProperty("latency_p99_us").GetInt64() > 0);
+    }
+
+    [Fact]
+    public async Task HoldReportsTheConnectionsKeptAndTheServersMemoryForThem()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0");
+        string chat = await serve.ListeningAddressAsync("chat");
+
+        var report = await RunBenchAsync("hold", chat, "-n", "50", "--server-pid", serve.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+
+        Assert.Equal(50, report.GetProperty("kept").GetInt32());
+        Assert.True(report.GetProperty("server_rss_after_kib").GetInt64() > 0);
+        Assert.True(report.TryGetProperty("server_bytes_per_connection", out _));
+    }
+
+    [Theory]
+    [InlineData("--members must be between 2 and 19000", "fanout", "127.0.0.1:9", "-n", "1")]
+    [InlineData("--seconds must be more than 0 and at most 600 seconds", "echo", "127.0.0.1:9", "-t", "0")]
+    [InlineData("'nowhere' is not HOST:PORT", "echo", "nowhere")]
+    public async Task AUsageErrorExitsWithTwoAndOneLine(string message, params string[] args)
+    {
+        await using var bench = ParleyProcess.Start(["bench", .. args]);
+        Assert.Equal(2, await bench.WaitForExitAsync());
+        Assert.Equal($"parley: {message}", bench.StandardError.Trim());
+    }
+
+    private static async Task<JsonElement> RunBenchAsync(string mode, string target, params string[] args)
+    {
+        await using var bench = ParleyProcess.Start(["bench", mode, target, .. args, "--json"]);
+        var output = await bench.ReadToEndAsync();
+        Assert.Equal(0, await bench.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        string json = Assert.Single(output);
+        return JsonDocument.Parse(json).RootElement.Clone();
+    }
+}
