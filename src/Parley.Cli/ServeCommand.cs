@@ -26,7 +26,7 @@ internal static class ServeCommand
         var framing = new Option<string>("--framing") { Description = "line: one message per LF-ended line; raw: every read is a message (the tutorials' programs)", DefaultValueFactory = _ => "line" };
         framing.AcceptOnlyFromAmong("line", "raw");
         var reply = new Option<string?>("--reply") { Description = "Echo service: answer every message with TEXT instead of echoing it", HelpName = "TEXT" };
-        var backlog = new Option<int>("--backlog") { Description = "Listen backlog: connections the kernel queues before they are accepted", DefaultValueFactory = _ => 512, HelpName = "N" };
+        var backlog = new Option<int>("--backlog") { Description = "Listen backlog: connections the kernel queues before they are accepted", DefaultValueFactory = _ => 4096, HelpName = "N" };
         var maxLine = new Option<int>("--max-line") { Description = "Longest line accepted, in bytes; longer ones are discarded with an error", DefaultValueFactory = _ => 4096, HelpName = "BYTES" };
         var maxBacklog = new Option<long>("--max-backlog") { Description = "Outbound bytes queued for one chat member before it is cut off as too slow", DefaultValueFactory = _ => 1024 * 1024, HelpName = "BYTES" };
         var maxConnections = new Option<int>("--max-connections") { Description = "Connections across all TCP services; more are told the server is full", DefaultValueFactory = _ => 19_500, HelpName = "N" };
