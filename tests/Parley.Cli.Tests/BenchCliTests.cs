@@ -47,6 +47,7 @@ public class BenchCliTests
         var report = await RunBenchAsync("echo", echo, "-c", "1", "-k", "1", "-s", "32", "-t", "1");
 
         Assert.True(report.GetProperty("messages_per_s").GetDouble() > 0);
+        Assert.Equal(0, report.GetProperty("unanswered").GetInt64());
         Assert.True(report.GetProperty("latency_p99_us").GetInt64() > 0);
     }
 
@@ -72,6 +73,37 @@ public class BenchCliTests
         await using var bench = ParleyProcess.Start(["bench", .. args]);
         Assert.Equal(2, await bench.WaitForExitAsync());
         Assert.Equal($"parley: {message}", bench.StandardError.Trim());
+    }
+
+    [Fact]
+    public async Task FanoutGivesUpEarlyOnAServerTooSlowToSeatTheMembers()
+    {
+        // A listener that never accepts: past its backlog, connects wait for SYN retransmits.
+        using var stalled = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetwork, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+        stalled.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        stalled.Listen(1);
+
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var report = await RunBenchAsync("fanout", stalled.LocalEndPoint!.ToString()!, "--protocol", "line", "-n", "50", "-t", "1", "--setup-limit", "120");
+
+        Assert.StartsWith("given up after", report.GetProperty("error").GetString());
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(30), $"took {clock.Elapsed}, not given up early");
+    }
+
+    [Theory]
+    [InlineData("echo", "-t", "1")]
+    [InlineData("fanout", "-n", "2", "-t", "1")]
+    [InlineData("hold", "-n", "2")]
+    public async Task NothingListeningIsOneLineAndExitCodeTwo(string mode, params string[] args)
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+
+        await using var bench = ParleyProcess.Start(["bench", mode, $"127.0.0.1:{port}", .. args]);
+        Assert.Equal(2, await bench.WaitForExitAsync());
+        Assert.Equal($"parley: cannot connect to 127.0.0.1:{port}: connection refused", bench.StandardError.Trim());
     }
 
     private static async Task<JsonElement> RunBenchAsync(string mode, string target, params string[] args)

@@ -28,12 +28,13 @@ internal static class FanoutBench
         // Connecting is bounded too: a server with a tiny listen backlog can take long to accept a thousand members.
         using var setup = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         setup.CancelAfter(setupLimit);
+        using var pace = new SeatingPace(members, setupLimit, setup);
         Socket[] sockets;
         try
         {
             // Small batches for plain relays: the tutorials' server listens with a backlog of 5, and connections
             // past it wait for SYN-ACK retransmits (seconds each) before the server sees them.
-            sockets = await BenchSockets.ConnectManyAsync(target, members, setup.Token, batch: chatProtocol ? 100 : 4);
+            sockets = await BenchSockets.ConnectManyAsync(target, members, setup.Token, batch: chatProtocol ? 100 : 4, connected: pace.Report);
             if (chatProtocol)
             {
                 // A name first means one join notice per member, and the pong says the server has it in the room.
@@ -46,10 +47,11 @@ internal static class FanoutBench
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
             return new BenchReport("fanout").Add("members", members).Add("publishers", publishers)
-                .Add("error", $"the server did not accept {members} members within {setupLimit.TotalSeconds:0} s");
+                .Add("error", pace.Verdict ?? $"the server did not accept {members} members within {setupLimit.TotalSeconds:0} s");
         }
 
         var state = new FanoutState(members);
+        pace.NextPhase(() => state.ReadyCount);
         var receivers = sockets.Select(s => Task.Run(() => ReceiveAsync(s, chatProtocol, state))).ToArray();
         try
         {
@@ -66,6 +68,8 @@ internal static class FanoutBench
             {
                 await state.WaitUntilReadyAsync(setup.Token);
             }
+
+            pace.Dispose();
         }
         catch (OperationCanceledException) when (!cancellation.IsCancellationRequested)
         {
@@ -75,7 +79,7 @@ internal static class FanoutBench
             }
 
             return new BenchReport("fanout").Add("members", members).Add("publishers", publishers)
-                .Add("error", $"only {state.ReadyCount} of {members} members were in the room after {setupLimit.TotalSeconds:0} s");
+                .Add("error", pace.Verdict ?? $"only {state.ReadyCount} of {members} members were in the room after {setupLimit.TotalSeconds:0} s");
         }
 
         // At most this many lines undelivered per member: about 100 KiB queued, well inside the server's default
@@ -287,6 +291,70 @@ internal static class FanoutBench
         }
 
         return Utf8Parser.TryParse(rest[1..], out timestamp, out _);
+    }
+
+    /// <summary>
+    /// Ends the setup early when, at the pace so far, the members cannot all be seated within the limit: a server
+    /// that accepts ten connections a second would otherwise hold every run for the whole limit to fail anyway.
+    /// Each phase (connecting, then hearing that every member is in the room) is judged on its own pace.
+    /// </summary>
+    private sealed class SeatingPace : IDisposable
+    {
+        // Judged only after this long, and only when the projection falls well short, so a slow start is forgiven.
+        private static readonly TimeSpan Patience = TimeSpan.FromSeconds(4);
+        private const double Shortfall = 0.75;
+
+        private readonly int _members;
+        private readonly TimeSpan _limit;
+        private readonly CancellationTokenSource _setup;
+        private readonly Stopwatch _total = Stopwatch.StartNew();
+        private readonly Timer _timer;
+        private Stopwatch _phase = Stopwatch.StartNew();
+        private readonly Func<int> _connectedCount;
+        private Func<int> _progress;
+        private int _connected;
+
+        public SeatingPace(int members, TimeSpan limit, CancellationTokenSource setup)
+        {
+            _members = members;
+            _limit = limit;
+            _setup = setup;
+            _connectedCount = () => Volatile.Read(ref _connected);
+            _progress = _connectedCount;
+            _timer = new Timer(_ => Judge(), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
+        }
+
+        /// <summary>Why the setup was ended before its limit, if it was.</summary>
+        public string? Verdict { get; private set; }
+
+        public void Report(int connected) => Volatile.Write(ref _connected, connected);
+
+        public void NextPhase(Func<int> progress)
+        {
+            _progress = progress;
+            _phase = Stopwatch.StartNew();
+        }
+
+        public void Dispose() => _timer.Dispose();
+
+        private void Judge()
+        {
+            var inPhase = _phase.Elapsed;
+            var left = _limit - _total.Elapsed;
+            int done = _progress();
+            if (inPhase < Patience || left <= TimeSpan.Zero || Verdict is not null)
+            {
+                return;
+            }
+
+            double projected = done + done / inPhase.TotalSeconds * left.TotalSeconds;
+            if (projected < _members * Shortfall)
+            {
+                string what = _progress == _connectedCount ? "connected" : "in the room";
+                Verdict = $"given up after {_total.Elapsed.TotalSeconds:0} s: {done} of {_members} members {what} in {inPhase.TotalSeconds:0} s, too slow to seat them all within {_limit.TotalSeconds:0} s";
+                _setup.Cancel();
+            }
+        }
     }
 
     private sealed class FanoutState(int members)
