@@ -50,6 +50,7 @@ start_peer() {
   PORT=$(free_port)
   case "$1" in
     parley-echo) "$PARLEY" serve --echo "$PORT" --log-level None >/dev/null 2>&1 & ;;
+    parley-echo-raw) "$PARLEY" serve --echo "$PORT" --framing raw --log-level None >/dev/null 2>&1 & ;;
     parley-chat) "$PARLEY" serve --chat "$PORT" --rate-limit 0 --log-level None >/dev/null 2>&1 & ;;
     tutorial-greet) python3 "$SEEDS/seed_greet_server.py" 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
     tutorial-chat) python3 "$SEEDS/seed_chat_server.py" 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
@@ -80,7 +81,9 @@ else
 fi
 
 want echo && for c in $ECHO_C; do for k in $ECHO_K; do for s in $ECHO_S; do
-  for peer in parley-echo tutorial-greet; do bench $peer "echo-c$c-k$k-s$s" echo -c "$c" -k "$k" -s "$s" -t "$T"; done
+  # Parley's echo frames, checks and answers each line; with --framing raw it answers each read as it came, as
+  # the tutorials' server does. Both are measured.
+  for peer in parley-echo parley-echo-raw tutorial-greet; do bench $peer "echo-c$c-k$k-s$s" echo -c "$c" -k "$k" -s "$s" -t "$T"; done
 done; done; done
 want fanout && for ROUND in $(seq 1 "$ROUNDS"); do for n in $FAN_N; do for p in 10 all; do
   pub=$([ $p = all ] && echo "$n" || echo "$p")
@@ -129,7 +132,7 @@ def figure(r, kind):
 def extra(r, kind):
     if r is None: return 'failed'
     if 'error' in r: return r['error']
-    if kind == 'echo': return f"p99 {r.get('latency_p99_us','-')}us"
+    if kind == 'echo': return f"p99 {r.get('latency_p99_us','-')}us" + (f" unanswered {r['unanswered']}" if r.get('unanswered') else '')
     if kind == 'fanout': return f"lost {r.get('lost','-')} p99 {r.get('latency_p99_us','-')}us"
     if kind == 'hold': return f"{r.get('server_bytes_per_connection','-')} B/conn"
 # Several rounds: the median round's figure and detail, and the range of the figures.
@@ -141,7 +144,7 @@ def pick(peer, key, kind):
     middle = measured[(len(measured) - 1) // 2]
     spread = f" of {figure(measured[0], kind):.0f}-{figure(measured[-1], kind):.0f}" if len(measured) > 1 else ''
     return (figure(middle, kind), extra(middle, kind) + spread)
-peers = {'echo': ('parley-echo', ['tutorial-greet']), 'fanout': ('parley-chat', ['tutorial-chat', 'ncat-broker', 'ncat-chat', 'c-relay']), 'hold': ('parley-chat', ['tutorial-chat', 'ncat-broker'])}
+peers = {'echo': ('parley-echo', ['parley-echo-raw', 'tutorial-greet']), 'fanout': ('parley-chat', ['tutorial-chat', 'ncat-broker', 'ncat-chat', 'c-relay']), 'hold': ('parley-chat', ['tutorial-chat', 'ncat-broker'])}
 unit = {'echo': 'msg/s', 'fanout': 'deliveries/s', 'hold': 'kept'}
 print(f"{'run':<22} {'parley':>14} {'':<26} | peers (figure, ratio to parley, detail)")
 for key in keys:
