@@ -4,7 +4,7 @@
 # ../shared/bench), `ncat --broker`, `ncat --chat`, and in fanout the bare C relay of bench/ceiling (when a C
 # compiler is there) as the kernel's floor. Every run is bounded (timeout per run, seconds per run).
 #
-#   bench/compare.sh              the full matrix (about 9 minutes on 2 cores)
+#   bench/compare.sh              the full matrix (about 7.5 minutes on 2 cores)
 #   bench/compare.sh --quick      a smaller matrix for a first look
 #   bench/compare.sh --only fanout   one part of the matrix: echo, fanout or hold
 #   bench/compare.sh --only fanout --rounds 3   every fanout point 3 times, peers interleaved; the median is shown
