@@ -165,12 +165,13 @@ internal static class ServeCommand
                 return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
             }
 
-            if (File.ReadAllText(certificate.FullName).Contains("-----BEGIN", StringComparison.Ordinal))
+            byte[] contents = File.ReadAllBytes(certificate.FullName);
+            if (contents.AsSpan().IndexOf("-----BEGIN"u8) >= 0)
             {
                 throw new UsageException($"--tls-cert: {certificate.Name} is PEM: give its private key with --tls-key");
             }
 
-            var pfx = X509CertificateLoader.LoadPkcs12FromFile(certificate.FullName, password);
+            var pfx = X509CertificateLoader.LoadPkcs12(contents, password);
             return pfx.HasPrivateKey ? pfx : throw new UsageException($"--tls-cert: {certificate.Name} holds no private key");
         }
         catch (Exception ex) when (ex is CryptographicException or IOException or ArgumentException)

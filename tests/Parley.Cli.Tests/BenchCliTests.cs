@@ -96,11 +96,7 @@ public class BenchCliTests
     [InlineData("hold", "-n", "2")]
     public async Task NothingListeningIsOneLineAndExitCodeTwo(string mode, params string[] args)
     {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-
+        int port = Loopback.FreePort();
         await using var bench = ParleyProcess.Start(["bench", mode, $"127.0.0.1:{port}", .. args]);
         Assert.Equal(2, await bench.WaitForExitAsync());
         Assert.Equal($"parley: cannot connect to 127.0.0.1:{port}: connection refused", bench.StandardError.Trim());

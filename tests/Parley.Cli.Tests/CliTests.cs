@@ -209,7 +209,7 @@ public partial class CliTests
     [Fact]
     public async Task AnUnreachableServerIsOneLineAndExitCodeTwo()
     {
-        int port = FreePort();
+        int port = Loopback.FreePort();
         await using var chat = ParleyProcess.Start("chat", $"127.0.0.1:{port}", "--name", "x");
         Assert.Equal(2, await chat.WaitForExitAsync());
         Assert.Equal($"parley: cannot connect to 127.0.0.1:{port}: connection refused", chat.StandardError.Trim());
@@ -265,13 +265,6 @@ public partial class CliTests
         await client.SendLineAsync($"/nick {name}");
         await client.ExpectLineAsync($"* {name} joined #lobby");
         return client;
-    }
-
-    private static int FreePort()
-    {
-        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        return ((IPEndPoint)probe.LocalEndPoint!).Port;
     }
 
     private static async Task<string> WaitForStderrAsync(ParleyProcess process, Regex pattern)

@@ -51,7 +51,7 @@ internal static class FanoutBench
         }
 
         var state = new FanoutState(members);
-        pace.NextPhase(() => state.ReadyCount);
+        pace.NextPhase("in the room", () => state.ReadyCount);
         var receivers = sockets.Select(s => Task.Run(() => ReceiveAsync(s, chatProtocol, state))).ToArray();
         try
         {
@@ -310,7 +310,7 @@ internal static class FanoutBench
         private readonly Stopwatch _total = Stopwatch.StartNew();
         private readonly Timer _timer;
         private Stopwatch _phase = Stopwatch.StartNew();
-        private readonly Func<int> _connectedCount;
+        private string _phaseName = "connected";
         private Func<int> _progress;
         private int _connected;
 
@@ -319,8 +319,7 @@ internal static class FanoutBench
             _members = members;
             _limit = limit;
             _setup = setup;
-            _connectedCount = () => Volatile.Read(ref _connected);
-            _progress = _connectedCount;
+            _progress = () => Volatile.Read(ref _connected);
             _timer = new Timer(_ => Judge(), null, TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(250));
         }
 
@@ -329,8 +328,9 @@ internal static class FanoutBench
 
         public void Report(int connected) => Volatile.Write(ref _connected, connected);
 
-        public void NextPhase(Func<int> progress)
+        public void NextPhase(string name, Func<int> progress)
         {
+            _phaseName = name;
             _progress = progress;
             _phase = Stopwatch.StartNew();
         }
@@ -350,8 +350,7 @@ internal static class FanoutBench
             double projected = done + done / inPhase.TotalSeconds * left.TotalSeconds;
             if (projected < _members * Shortfall)
             {
-                string what = _progress == _connectedCount ? "connected" : "in the room";
-                Verdict = $"given up after {_total.Elapsed.TotalSeconds:0} s: {done} of {_members} members {what} in {inPhase.TotalSeconds:0} s, too slow to seat them all within {_limit.TotalSeconds:0} s";
+                Verdict = $"given up after {_total.Elapsed.TotalSeconds:0} s: {done} of {_members} members {_phaseName} in {inPhase.TotalSeconds:0} s, too slow to seat them all within {_limit.TotalSeconds:0} s";
                 _setup.Cancel();
             }
         }

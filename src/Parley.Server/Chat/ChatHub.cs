@@ -97,13 +97,7 @@ internal sealed partial class ChatHub
             var now = Now;
             for (int i = 0; i < lines.Length; i++)
             {
-                lines[i] = new OutboundMessage(new ChatEvent(ChatEventType.Message, now)
-                {
-                    Room = room.Name,
-                    From = member.Name,
-                    Text = texts[i],
-                    Id = room.NextMessageId(),
-                });
+                lines[i] = RoomLine(room, member, ChatEventType.Message, texts[i], now);
             }
 
             SendToRoom(room, OutboundMessage.Together(lines), except: member);
@@ -283,16 +277,19 @@ internal sealed partial class ChatHub
         ParleyMetrics.ChatMessages.Add(1);
         lock (room.BroadcastGate)
         {
-            var message = new OutboundMessage(new ChatEvent(type, Now)
-            {
-                Room = room.Name,
-                From = member.Name,
-                Text = text,
-                Id = room.NextMessageId(),
-            });
-            SendToRoom(room, message, except: member);
+            SendToRoom(room, RoomLine(room, member, type, text, Now), except: member);
         }
     }
+
+    // A member's line in its room. Callers hold the room's broadcast gate: ids are handed out in the order sent.
+    private static OutboundMessage RoomLine(ChatRoom room, ChatMember member, ChatEventType type, string text, DateTimeOffset at) =>
+        new(new ChatEvent(type, at)
+        {
+            Room = room.Name,
+            From = member.Name,
+            Text = text,
+            Id = room.NextMessageId(),
+        });
 
     // Callers hold _gate, so membership cannot change underneath; the room gate keeps notices in line with messages.
     private static void Broadcast(ChatRoom room, ChatEvent chatEvent, ChatMember? except)
