@@ -63,6 +63,37 @@ public class GreetEchoTests
         Assert.Equal("\ufffd", await client.ReadLineAsync());
     }
 
+    // A read whose lines are all plain goes back in one write; these runs mix in every line that must not go back as
+    // it came, so the output shows each line was still treated as it is alone.
+    [Theory]
+    [InlineData("many short lines\n", 40, "many short lines\n")]
+    [InlineData("a CR among them\r\n", 40, "a CR among them\n")]
+    [InlineData("bad \xff byte\n", 40, "bad \ufffd byte\n")]
+    [InlineData("one line far too long for the limit of 32 bytes\n", 40, "! line too long (max 32 bytes)\n")]
+    public async Task EchoTreatsEveryLineOfOneReadAsItsOwn(string odd, int shortLines, string oddBack)
+    {
+        await using var server = await TestServer.StartAsync([ServiceKind.Echo], Framing.Line, o => o.MaxLineBytes = 32);
+        await using var client = await server.ConnectAsync(ServiceKind.Echo);
+        var sent = new List<byte>();
+        var expected = new StringBuilder();
+        for (int i = 0; i < shortLines; i++)
+        {
+            string line = $"line {i} 张康\n";
+            sent.AddRange(Encoding.UTF8.GetBytes(line));
+            expected.Append(line);
+            if (i == shortLines / 2)
+            {
+                // Latin-1 so that \xff stays one raw byte, never valid UTF-8.
+                sent.AddRange(odd.Contains('\xff') ? Encoding.Latin1.GetBytes(odd) : Encoding.UTF8.GetBytes(odd));
+                expected.Append(oddBack);
+            }
+        }
+
+        await client.SendAsync([.. sent]);
+        string back = await client.ReadExactlyAsync(Encoding.UTF8.GetByteCount(expected.ToString()));
+        Assert.Equal(expected.ToString(), back);
+    }
+
     [Fact]
     public async Task EchoInRawFramingReturnsTheBytesAsTheyCame()
     {

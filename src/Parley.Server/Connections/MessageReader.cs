@@ -26,6 +26,13 @@ internal interface IMessageSink
 
     ValueTask<bool> OnLineTooLongAsync();
 
+    /// <summary>
+    /// Offered every complete line of a read at once, LFs included, before they are handed over one by one: a sink
+    /// that can act on the whole run (the echo, which sends valid lines back as they came) returns true and saves a
+    /// call per line. Returning false changes nothing.
+    /// </summary>
+    bool TryTakeLines(ReadOnlySpan<byte> lines) => false;
+
     /// <summary>Called once per batch of messages that one read returned, so replies can be flushed together.</summary>
     ValueTask OnBatchEndAsync();
 }
@@ -102,6 +109,13 @@ internal static class MessageReader
                 }
                 else
                 {
+                    if (rate is null && !lines.IsDiscarding && buffer.IsSingleSegment
+                        && buffer.FirstSpan.LastIndexOf((byte)'\n') is var lastLineFeed and >= 0
+                        && sink.TryTakeLines(buffer.FirstSpan[..(lastLineFeed + 1)]))
+                    {
+                        buffer = buffer.Slice(lastLineFeed + 1);
+                    }
+
                     while (keepGoing)
                     {
                         var found = lines.TryRead(ref buffer, out var line);

@@ -52,6 +52,36 @@ internal sealed class EchoConnectionHandler(ServerOptions options, ReadDeadlines
             return ValueTask.FromResult(true);
         }
 
+        // What the line-by-line path would send for these lines is the same bytes, as long as none has a CR to
+        // drop, none is too long and all of it is valid UTF-8 (LF never occurs inside a character, so the run is
+        // valid exactly when every line is). Anything else goes line by line.
+        public bool TryTakeLines(ReadOnlySpan<byte> lines)
+        {
+            if (reply is not null || raw || lines.Contains((byte)'\r') || !AllWithinLimit(lines) || !Utf8.IsValid(lines))
+            {
+                return false;
+            }
+
+            output.Write(lines);
+            return true;
+        }
+
+        private bool AllWithinLimit(ReadOnlySpan<byte> lines)
+        {
+            while (lines.Length > maxLineBytes + 1)
+            {
+                int lineFeed = lines.IndexOf((byte)'\n');
+                if (lineFeed > maxLineBytes)
+                {
+                    return false;
+                }
+
+                lines = lines[(lineFeed + 1)..];
+            }
+
+            return true;
+        }
+
         public ValueTask<bool> OnLineTooLongAsync()
         {
             ConnectionLog.LineTooLong(logger, remote, maxLineBytes);
