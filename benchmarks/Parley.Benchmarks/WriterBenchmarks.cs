@@ -6,9 +6,10 @@ using Parley.Server.Connections;
 namespace Parley.Benchmarks;
 
 /// <summary>
-/// A member's writer at work under load: several lines queued since its last send, moved into the connection's
-/// pipe in one go (what <see cref="OutboundQueue.DrainAsync"/> does before each flush), then consumed as the socket
-/// would. Per queued line this must cost little more than copying its bytes.
+/// A member's writer at work under load on a TLS connection: several lines queued since its last send, moved into the
+/// connection's pipe in one go (what <see cref="OutboundQueue.DrainAsync(PipeWriter)"/> does before each flush), then
+/// consumed as the transport would. Per queued line this must cost little more than copying its bytes. Plain TCP
+/// connections skip this copy: their writer sends from the shared lines themselves.
 /// </summary>
 [MemoryDiagnoser]
 public class WriterBenchmarks

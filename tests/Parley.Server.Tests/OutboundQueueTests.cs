@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Text;
 using Parley.Server.Connections;
 using Parley.Testing;
@@ -8,31 +9,19 @@ namespace Parley.Server.Tests;
 
 public class OutboundQueueTests
 {
-    [Fact]
-    public async Task FourBroadcastersAtOnceReachTheWriterInOrderPerSenderAndNothingIsLost()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task FourBroadcastersAtOnceReachTheWriterInOrderPerSenderAndNothingIsLost(bool toSocket)
     {
         const int PerSender = 20_000;
         var queue = new OutboundQueue(long.MaxValue);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
-        var writing = queue.DrainAsync(pipe.Writer);
-        var reading = Task.Run(async () =>
-        {
-            var text = new StringBuilder();
-            while (true)
-            {
-                var result = await pipe.Reader.ReadAsync();
-                foreach (var segment in result.Buffer)
-                {
-                    text.Append(Encoding.ASCII.GetString(segment.Span));
-                }
-
-                pipe.Reader.AdvanceTo(result.Buffer.End);
-                if (result.IsCompleted)
-                {
-                    return text.ToString();
-                }
-            }
-        });
+        var (near, far) = await Loopback.ConnectedPairAsync();
+        using var nearSocket = near;
+        using var farSocket = far;
+        var writing = toSocket ? queue.DrainAsync(near) : queue.DrainAsync(pipe.Writer);
+        var reading = toSocket ? ReadToEndAsync(far) : ReadToEndAsync(pipe.Reader);
 
         await Task.WhenAll(Enumerable.Range(0, 4).Select(sender => Task.Run(() =>
         {
@@ -44,6 +33,7 @@ public class OutboundQueueTests
         queue.Complete();
         await writing.DefaultTimeout();
         await pipe.Writer.CompleteAsync();
+        near.Shutdown(SocketShutdown.Send);
 
         var next = new int[4];
         foreach (string line in (await reading.DefaultTimeout()).Split('\n', StringSplitOptions.RemoveEmptyEntries))
@@ -100,5 +90,74 @@ public class OutboundQueueTests
         await pipe.Writer.CompleteAsync();
         var result = await pipe.Reader.ReadAsync().AsTask().DefaultTimeout();
         Assert.Equal(expected, result.Buffer.ToArray());
+    }
+
+    [Fact]
+    public async Task TheSocketWriterSendsMoreLinesThanOneSendmsgTakesWholeAndInOrder()
+    {
+        // More lines than the kernel takes pieces in one sendmsg (1024), of every length up to past a socket buffer.
+        var lines = Enumerable.Range(1, 3000).Select(i => Encoding.ASCII.GetBytes($"{i} " + new string((char)('a' + i % 26), i * 37 % 9000) + "\n")).ToArray();
+        var queue = new OutboundQueue(long.MaxValue);
+        foreach (byte[] line in lines)
+        {
+            Assert.True(queue.TryEnqueue(line));
+        }
+
+        var (near, far) = await Loopback.ConnectedPairAsync();
+        using var nearSocket = near;
+        using var farSocket = far;
+        var reading = ReadToEndAsync(far);
+        var writing = queue.DrainAsync(near);
+        queue.Complete();
+        await writing.DefaultTimeout();
+        near.Shutdown(SocketShutdown.Send);
+
+        Assert.Equal(Encoding.ASCII.GetString(lines.SelectMany(line => line).ToArray()), await reading.DefaultTimeout());
+        Assert.Equal(0, queue.PendingBytes);
+    }
+
+    [Fact]
+    public async Task TheSocketWriterEndsQuietlyWhenThePeerResetsMidSend()
+    {
+        var (near, far) = await Loopback.ConnectedPairAsync();
+        using var nearSocket = near;
+        var queue = new OutboundQueue(long.MaxValue);
+        var writing = queue.DrainAsync(near);
+        // Far more than the kernel buffers, so the writer is inside a send when the reset comes.
+        byte[] line = Encoding.ASCII.GetBytes(new string('x', 64 * 1024) + "\n");
+        for (int i = 0; i < 200; i++)
+        {
+            queue.TryEnqueue(line);
+        }
+
+        far.LingerState = new LingerOption(true, 0);
+        far.Dispose();
+        await writing.DefaultTimeout();
+    }
+
+    private static async Task<string> ReadToEndAsync(Socket socket)
+    {
+        using var stream = new NetworkStream(socket, ownsSocket: false);
+        using var reader = new StreamReader(stream, Encoding.ASCII);
+        return await reader.ReadToEndAsync();
+    }
+
+    private static async Task<string> ReadToEndAsync(PipeReader pipe)
+    {
+        var text = new StringBuilder();
+        while (true)
+        {
+            var result = await pipe.ReadAsync();
+            foreach (var segment in result.Buffer)
+            {
+                text.Append(Encoding.ASCII.GetString(segment.Span));
+            }
+
+            pipe.AdvanceTo(result.Buffer.End);
+            if (result.IsCompleted)
+            {
+                return text.ToString();
+            }
+        }
     }
 }

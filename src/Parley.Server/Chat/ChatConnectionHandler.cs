@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Text;
 using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Parley.Protocol.Chat;
@@ -40,7 +41,10 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         var session = member.CutOffToken;
         // The writer ends when the queue completes, or when the transport does (a reset completes the pipe);
         // a peer that stops reading is aborted after a grace period below.
-        var writing = queue.DrainAsync(connection.Transport.Output);
+        // On plain TCP the writer sends from the shared line arrays itself; Kestrel's pipe would copy every line
+        // into every member's buffer first. TLS has to go through the pipe, where the stream encrypts.
+        var socket = options.TlsCertificate is null ? connection.Features.Get<IConnectionSocketFeature>()?.Socket : null;
+        var writing = socket is null ? queue.DrainAsync(connection.Transport.Output) : queue.DrainAsync(socket);
         var sink = raw ? (ChatSink)new RawChatSink(hub, member) : new LineChatSink(hub, member, options, Limiter, Logger);
         (sink as LineChatSink)?.StartGrace(options.NickGracePeriod);
         try

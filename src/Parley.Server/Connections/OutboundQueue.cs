@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
+using System.Net.Sockets;
 using System.Threading.Tasks.Sources;
 
 namespace Parley.Server.Connections;
@@ -95,28 +96,39 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     /// <summary>Moves every line queued now into <paramref name="output"/>, without flushing; returns the bytes moved.</summary>
     public long WriteQueuedTo(IBufferWriter<byte> output)
     {
-        List<byte[]> lines;
+        if (TakeQueued() is not { } lines)
+        {
+            return 0;
+        }
+
+        long written = CopyAll(lines, output);
+        Recycle(lines);
+        Interlocked.Add(ref _pendingBytes, -written);
+        return written;
+    }
+
+    private List<byte[]>? TakeQueued()
+    {
         lock (_gate)
         {
             if (_queued is not { Count: > 0 } queued)
             {
-                return 0;
+                return null;
             }
 
-            lines = queued;
             _queued = _spare;
             _spare = null;
+            return queued;
         }
+    }
 
-        long written = CopyAll(lines, output);
+    private void Recycle(List<byte[]> lines)
+    {
         lines.Clear();
         lock (_gate)
         {
             _spare ??= lines.Capacity <= KeptCapacity ? lines : null;
         }
-
-        Interlocked.Add(ref _pendingBytes, -written);
-        return written;
     }
 
     // Fills each span the writer hands out before advancing, instead of a GetSpan/Advance pair per line: with
@@ -164,6 +176,47 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
             if (flush.IsCompleted || flush.IsCanceled)
             {
                 return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The writer loop for a plain TCP socket: everything queued goes out in one gathered send straight from the
+    /// shared line arrays, with no copy into a pipe. Ends when the queue completes or the socket fails.
+    /// </summary>
+    public async Task DrainAsync(Socket socket)
+    {
+        while (await WaitForLinesAsync())
+        {
+            var lines = TakeQueued()!;
+            // Out of the backlog once taken, as when the writer copied them into Kestrel's pipe: the send in flight
+            // holds no more than was queued, and a member that stops reading is cut off when the backlog behind it
+            // fills. Waiting for the send's completion instead would count a healthy reader's last burst against it
+            // until a thread-pool thread got round to the completion.
+            long taken = 0;
+            foreach (byte[] line in lines)
+            {
+                taken += line.Length;
+            }
+
+            Interlocked.Add(ref _pendingBytes, -taken);
+            var sender = GatherSender.Rent();
+            try
+            {
+                for (int start = 0; start < lines.Count; start += GatherSender.MaxPiecesPerSend)
+                {
+                    await sender.SendAsync(socket, lines, start, Math.Min(GatherSender.MaxPiecesPerSend, lines.Count - start));
+                }
+            }
+            catch (Exception failure) when (failure is SocketException or ObjectDisposedException)
+            {
+                // Reset, or aborted by the transport: the reader sees the same and ends the connection.
+                return;
+            }
+            finally
+            {
+                GatherSender.Return(sender);
+                Recycle(lines);
             }
         }
     }

@@ -1,0 +1,87 @@
+using System.Collections.Concurrent;
+using System.Net.Sockets;
+using System.Threading.Tasks.Sources;
+
+namespace Parley.Server.Connections;
+
+/// <summary>
+/// Sends a list of shared line arrays to a socket in one <c>sendmsg</c>, straight from the arrays, so a line that
+/// goes to a thousand members is never copied in user space. Senders are pooled and lent to a writer only for
+/// the length of one send, so an idle connection holds none.
+/// </summary>
+internal sealed class GatherSender : SocketAsyncEventArgs, IValueTaskSource<int>
+{
+    // The kernel takes at most this many pieces per sendmsg (UIO_MAXIOV), and .NET pins every buffer it is given on
+    // each call, so a long queue goes out in sends of this many lines.
+    public const int MaxPiecesPerSend = 1024;
+
+    private const int PooledSenders = 256;
+    private static readonly ConcurrentQueue<GatherSender> Pool = new();
+
+    private readonly List<ArraySegment<byte>> _pieces = new(64);
+    private ManualResetValueTaskSourceCore<int> _done = new() { RunContinuationsAsynchronously = true };
+
+    private GatherSender()
+        : base(unsafeSuppressExecutionContextFlow: true)
+    {
+    }
+
+    public static GatherSender Rent() => Pool.TryDequeue(out var sender) ? sender : new GatherSender();
+
+    public static void Return(GatherSender sender)
+    {
+        sender._pieces.Clear();
+        sender.BufferList = null;
+        if (Pool.Count < PooledSenders)
+        {
+            Pool.Enqueue(sender);
+        }
+        else
+        {
+            sender.Dispose();
+        }
+    }
+
+    /// <summary>
+    /// Sends <paramref name="count"/> lines from <paramref name="start"/> (at most <see cref="MaxPiecesPerSend"/>),
+    /// all of them: the socket completes the operation only once every byte is with the kernel.
+    /// </summary>
+    public ValueTask<int> SendAsync(Socket socket, List<byte[]> lines, int start, int count)
+    {
+        _pieces.Clear();
+        for (int i = start; i < start + count; i++)
+        {
+            _pieces.Add(lines[i]);
+        }
+
+        BufferList = _pieces;
+        _done.Reset();
+        if (socket.SendAsync(this))
+        {
+            return new ValueTask<int>(this, _done.Version);
+        }
+
+        return SocketError == SocketError.Success
+            ? new ValueTask<int>(BytesTransferred)
+            : ValueTask.FromException<int>(new SocketException((int)SocketError));
+    }
+
+    protected override void OnCompleted(SocketAsyncEventArgs e)
+    {
+        if (SocketError == SocketError.Success)
+        {
+            _done.SetResult(BytesTransferred);
+        }
+        else
+        {
+            _done.SetException(new SocketException((int)SocketError));
+        }
+    }
+
+    int IValueTaskSource<int>.GetResult(short token) => _done.GetResult(token);
+
+    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _done.GetStatus(token);
+
+    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+        _done.OnCompleted(continuation, state, token, flags);
+}
