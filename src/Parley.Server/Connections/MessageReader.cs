@@ -109,15 +109,24 @@ internal static class MessageReader
                 }
                 else
                 {
-                    if (rate is null && !lines.IsDiscarding && buffer.IsSingleSegment
-                        && buffer.FirstSpan.LastIndexOf((byte)'\n') is var lastLineFeed and >= 0
-                        && sink.TryTakeLines(buffer.FirstSpan[..(lastLineFeed + 1)]))
-                    {
-                        buffer = buffer.Slice(lastLineFeed + 1);
-                    }
-
+                    // The whole lines in each segment of the buffer are offered to the sink as one run; a line that
+                    // spans two segments, and every line of a run the sink declined, goes one by one. A declined run
+                    // is not offered again line after line: that would scan it once per line.
+                    long offerWhenNoLongerThan = long.MaxValue;
                     while (keepGoing)
                     {
+                        if (rate is null && buffer.Length <= offerWhenNoLongerThan && !lines.IsDiscarding
+                            && buffer.FirstSpan.LastIndexOf((byte)'\n') is var lastLineFeed and >= 0)
+                        {
+                            if (sink.TryTakeLines(buffer.FirstSpan[..(lastLineFeed + 1)]))
+                            {
+                                buffer = buffer.Slice(lastLineFeed + 1);
+                                continue;
+                            }
+
+                            offerWhenNoLongerThan = buffer.Length - (lastLineFeed + 1);
+                        }
+
                         var found = lines.TryRead(ref buffer, out var line);
                         if (found == LineReadResult.NeedMoreData)
                         {
