@@ -188,6 +188,11 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     {
         while (await WaitForLinesAsync())
         {
+            // To the back of the thread pool's queue before taking the lines: the other lines of a burst (other
+            // publishers' reads, queued behind the wake-ups of every member) then join this send instead of each
+            // making one of their own. At 1,000 members and 10 publishers at 100 lines/s this took p50 from 46-56 ms
+            // to 21-23 ms; sends were what the time went on.
+            await Task.Yield();
             var lines = TakeQueued()!;
             // Out of the backlog once taken, as when the writer copied them into Kestrel's pipe: the send in flight
             // holds no more than was queued, and a member that stops reading is cut off when the backlog behind it
