@@ -7,7 +7,7 @@
 #   bench/compare.sh              the full matrix (about 7.5 minutes on 2 cores)
 #   bench/compare.sh --quick      a smaller matrix for a first look
 #   bench/compare.sh --only fanout   one part of the matrix: echo, fanout or hold
-#   bench/compare.sh --only fanout --rounds 3   every fanout point 3 times, peers interleaved; the median is shown
+#   bench/compare.sh --only fanout --rounds 3   every echo and fanout point 3 times, peers interleaved; the median is shown
 #   SECONDS_PER_RUN=3 bench/compare.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -80,11 +80,11 @@ else
   ECHO_C="1 10 100"; ECHO_K="1 100"; ECHO_S="32 1024"; FAN_N="10 100 1000"; HOLD_N="1000 5000 10000 19000"
 fi
 
-want echo && for c in $ECHO_C; do for k in $ECHO_K; do for s in $ECHO_S; do
+want echo && for ROUND in $(seq 1 "$ROUNDS"); do for c in $ECHO_C; do for k in $ECHO_K; do for s in $ECHO_S; do
   # Parley's echo frames, checks and answers each line; with --framing raw it answers each read as it came, as
   # the tutorials' server does. Both are measured.
   for peer in parley-echo parley-echo-raw tutorial-greet; do bench $peer "echo-c$c-k$k-s$s" echo -c "$c" -k "$k" -s "$s" -t "$T"; done
-done; done; done
+done; done; done; done; ROUND=1
 want fanout && for ROUND in $(seq 1 "$ROUNDS"); do for n in $FAN_N; do for p in 10 all; do
   pub=$([ $p = all ] && echo "$n" || echo "$p")
   # 25 s to seat the members: Parley seats 1,000 in about a second, ncat --broker in about 18 s; a peer that
