@@ -62,13 +62,36 @@ start_peer() {
   wait_port "$PORT" || { echo "$1 did not start" >&2; return 1; }
 }
 
-# bench PEER KEY ARGS... : one bounded run against a fresh peer, JSON saved under KEY and the round
+proc_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null; }
+
+# cpu_split MODE TIMEOUT_PID PROGRESS: the peer's and the bench's CPU (user + system, % of one core) over
+# 0.8 s from the bench's "1s" progress line, which it prints only in the measured phase. Both near 100 % means
+# the two cores were shared out; one far below the other means the other side was what ran out.
+cpu_split() {
+  for _ in $(seq 1 1200); do
+    grep -q "^$1: 1s " "$3" 2>/dev/null && break
+    kill -0 "$2" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  local child s0 b0 s1 b1 hz
+  child=$(pgrep -P "$2" | head -1) && [ -n "$child" ] || return 0
+  hz=$(getconf CLK_TCK)
+  s0=$(proc_ticks "$PEER_PID"); b0=$(proc_ticks "$child"); sleep 0.8; s1=$(proc_ticks "$PEER_PID"); b1=$(proc_ticks "$child")
+  [ -n "$s1" ] && [ -n "$b1" ] && echo "$(( (s1 - s0) * 125 / hz )) $(( (b1 - b0) * 125 / hz ))"
+  return 0
+}
+
+# bench PEER KEY ARGS... : one bounded run against a fresh peer, JSON saved under KEY and the round, with the
+# CPU each side used (echo and fanout) beside it
 bench() {
   local peer=$1 key=$2 started=$SECONDS; shift 2
   start_peer "$peer" || return
-  local pid_arg=()
+  local pid_arg=() run="$OUT/$peer.$key.${ROUND:-1}"
   [ "$1" = hold ] && pid_arg=(--server-pid "$PEER_PID")
-  timeout 90 "$PARLEY" bench "$1" "127.0.0.1:$PORT" "${@:2}" "${pid_arg[@]}" --json 2>/dev/null > "$OUT/$peer.$key.${ROUND:-1}.json" || true
+  timeout 90 "$PARLEY" bench "$1" "127.0.0.1:$PORT" "${@:2}" "${pid_arg[@]}" --json 2>"$OUT/progress" > "$run.json" &
+  local running=$!
+  [ "$1" = hold ] || cpu_split "$1" "$running" "$OUT/progress" > "$run.cpu"
+  wait "$running" || true
   stop_peer
   echo "$1 $peer $key $((SECONDS - started))" >> "$OUT/timing"
   printf '.' >&2
@@ -121,6 +144,10 @@ for path in glob.glob(os.path.join(out, '*.json')):
             result = json.loads(f.read().strip().splitlines()[-1])
     except Exception:
         result = None
+    cpu = path[:-len('json')] + 'cpu'
+    if result is not None and os.path.exists(cpu):
+        with open(cpu) as f:
+            result['cpu'] = f.read().split()
     runs.setdefault((peer, key), []).append(result)
 keys = sorted({key for _, key in runs},
               key=lambda k: (k.split('-')[0], [int(''.join(c for c in part if c.isdigit()) or 0) for part in k.split('-')[1:]]))
@@ -132,8 +159,9 @@ def figure(r, kind):
 def extra(r, kind):
     if r is None: return 'failed'
     if 'error' in r: return r['error']
-    if kind == 'echo': return f"p99 {r.get('latency_p99_us','-')}us" + (f" unanswered {r['unanswered']}" if r.get('unanswered') else '')
-    if kind == 'fanout': return f"lost {r.get('lost','-')} p99 {r.get('latency_p99_us','-')}us"
+    cpu = f" cpu {r['cpu'][0]}/{r['cpu'][1]}%" if len(r.get('cpu', [])) == 2 else ''
+    if kind == 'echo': return f"p99 {r.get('latency_p99_us','-')}us" + (f" unanswered {r['unanswered']}" if r.get('unanswered') else '') + cpu
+    if kind == 'fanout': return f"lost {r.get('lost','-')} p99 {r.get('latency_p99_us','-')}us" + cpu
     if kind == 'hold': return f"{r.get('server_bytes_per_connection','-')} B/conn"
 # Several rounds: the median round's figure and detail, and the range of the figures.
 def pick(peer, key, kind):
@@ -160,4 +188,5 @@ for key in keys:
     print(row)
 print(f"\nunits: echo {unit['echo']}, fanout {unit['fanout']}, hold connections kept; ratio = peer / parley")
 print("with --rounds: the median round, then 'of' the lowest-highest of the rounds")
+print("cpu S/B%: the server's and the bench's CPU in % of one core during the measured phase (the machine has 2 cores)")
 PY
