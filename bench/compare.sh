@@ -88,10 +88,10 @@ bench() {
   start_peer "$peer" || return
   local pid_arg=() run="$OUT/$peer.$key.${ROUND:-1}"
   [ "$1" = hold ] && pid_arg=(--server-pid "$PEER_PID")
-  timeout 90 "$PARLEY" bench "$1" "127.0.0.1:$PORT" "${@:2}" "${pid_arg[@]}" --json 2>"$OUT/progress" > "$run.json" &
+  timeout 90 "$PARLEY" bench "$1" "127.0.0.1:$PORT" "${@:2}" "${pid_arg[@]}" --json 2>"$run.err" > "$run.json" &
   local running=$!
-  [ "$1" = hold ] || cpu_split "$1" "$running" "$OUT/progress" > "$run.cpu"
-  wait "$running" || true
+  [ "$1" = hold ] || cpu_split "$1" "$running" "$run.err" > "$run.cpu"
+  wait "$running" || echo "exit code $?" >> "$run.err"
   stop_peer
   echo "$1 $peer $key $((SECONDS - started))" >> "$OUT/timing"
   printf '.' >&2
@@ -148,6 +148,13 @@ for path in glob.glob(os.path.join(out, '*.json')):
     if result is not None and os.path.exists(cpu):
         with open(cpu) as f:
             result['cpu'] = f.read().split()
+    if result is None:
+        # No result line: say what the bench printed last instead, so a failed run explains itself.
+        try:
+            with open(path[:-len('json')] + 'err') as f:
+                result = {'error': 'no result: ' + (f.read().strip().splitlines() or ['nothing on stderr'])[-1]}
+        except OSError:
+            pass
     runs.setdefault((peer, key), []).append(result)
 keys = sorted({key for _, key in runs},
               key=lambda k: (k.split('-')[0], [int(''.join(c for c in part if c.isdigit()) or 0) for part in k.split('-')[1:]]))

@@ -1,4 +1,5 @@
 using System.Diagnostics.Metrics;
+using System.Net.Sockets;
 using System.Text;
 using System.Text.RegularExpressions;
 using Parley.Server.Hosting;
@@ -188,6 +189,40 @@ public partial class ChatRobustnessTests : IAsyncLifetime
         // The cut-off is counted once the stalled connection's handler has finished; give it the usual bound.
         await server.StopAsync();
         Assert.True(Interlocked.Read(ref cutOffs) >= 1, "the cut-off was not counted in parley.chat.slow_consumer_cutoffs");
+    }
+
+    [Fact]
+    public async Task AMemberThatLeavesWhileTheServerIsStuckSendingToItIsDroppedAfterTheGraceAndFreesItsSlot()
+    {
+        await using var server = await TestServer.StartAsync([ServiceKind.Chat], Framing.Line, o =>
+        {
+            o.MaxBacklogBytes = 64L * 1024 * 1024;
+            o.RateLimit = 0;
+            o.MaxConnections = 2;
+        });
+        await using var sender = await server.JoinChatAsync("sender");
+        var endPoint = server.EndPointOf(ServiceKind.Chat);
+        using var stalled = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await stalled.ConnectAsync(endPoint).DefaultTimeout();
+        await stalled.SendAsync("/nick stalled\n"u8.ToArray());
+        await sender.ExpectLineAsync("* stalled joined #lobby");
+
+        // 16 MiB for a member that reads nothing: more than the kernel buffers on both sides, so the server's send
+        // to it is stuck when it asks to leave.
+        byte[] batch = Encoding.ASCII.GetBytes(string.Concat(Enumerable.Repeat(new string('s', 99) + "\n", 1000)));
+        for (int i = 0; i < 168; i++)
+        {
+            await sender.SendAsync(batch);
+        }
+
+        await sender.SendLineAsync("/ping flooded");
+        await sender.ExpectLineAsync("* pong flooded");
+        await stalled.SendAsync("/quit\n"u8.ToArray());
+        await sender.ExpectLineAsync("* stalled left #lobby (quit)");
+
+        // Its slot is free once its handler has ended: after the 2 s a leaving member gets for its last lines, though
+        // it still reads nothing.
+        await using var next = await server.RetryJoinChatAsync("next", within: TimeSpan.FromSeconds(8));
     }
 
     [GeneratedRegex(@"^<(?<sender>c\d+)> line (?<n>\d+) from \k<sender>$")]

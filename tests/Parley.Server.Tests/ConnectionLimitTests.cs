@@ -21,7 +21,7 @@ public class ConnectionLimitTests
         await second.DisposeAsync();
         await first.SendLineAsync("/ping freed");
         await first.ExpectLineAsync("* pong freed");
-        await using var fourth = await RetryJoinAsync(server, "fourth");
+        await using var fourth = await server.RetryJoinChatAsync("fourth");
         await first.ExpectLineAsync("* fourth joined #lobby");
     }
 
@@ -49,23 +49,6 @@ public class ConnectionLimitTests
     }
 
     // The server releases a slot when the closed connection's handler has finished, a moment after the close.
-    private static async Task<LineClient> RetryJoinAsync(TestServer server, string name)
-    {
-        using var deadline = new CancellationTokenSource(TaskTimeoutExtensions.DefaultWait);
-        while (true)
-        {
-            var client = await server.ConnectAsync();
-            await client.SendLineAsync($"/nick {name}");
-            string? line = await client.ReadLineAsync();
-            if (line == $"* {name} joined #lobby")
-            {
-                return client;
-            }
-
-            await client.DisposeAsync();
-            Assert.False(deadline.IsCancellationRequested, $"no slot was freed; last answer: {line}");
-        }
-    }
 }
 
 public class AccessControlTests

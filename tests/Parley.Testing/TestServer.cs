@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.Extensions.Logging;
 using Parley.Server.Hosting;
+using Xunit;
 
 namespace Parley.Testing;
 
@@ -50,6 +51,25 @@ public sealed class TestServer : IAsyncDisposable
         await client.SendLineAsync($"/nick {name}");
         await client.ExpectLineAsync($"* {name} joined #lobby");
         return client;
+    }
+
+    /// <summary>Joins chat as <paramref name="name"/>, connecting again for as long as the server answers that it is full.</summary>
+    public async Task<LineClient> RetryJoinChatAsync(string name, TimeSpan? within = null)
+    {
+        using var deadline = new CancellationTokenSource(within ?? TaskTimeoutExtensions.DefaultWait);
+        while (true)
+        {
+            var client = await ConnectAsync();
+            await client.SendLineAsync($"/nick {name}");
+            string? line = await client.ReadLineAsync();
+            if (line == $"* {name} joined #lobby")
+            {
+                return client;
+            }
+
+            await client.DisposeAsync();
+            Assert.False(deadline.IsCancellationRequested, $"no slot was freed; last answer: {line}");
+        }
     }
 
     public Task StopAsync() => Server.StopAsync().DefaultTimeout(TimeSpan.FromSeconds(10));

@@ -39,8 +39,8 @@ internal sealed class ChatConnectionHandler(ChatHub hub, ServerOptions options, 
         // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
         // so a reader listening to the stopping token itself could close its queue before the notice was in it.
         var session = member.CutOffToken;
-        // The writer ends when the queue completes, or when the transport does (a reset completes the pipe);
-        // a peer that stops reading is aborted after a grace period below.
+        // The writer ends when the queue completes, or when the transport does (a reset completes the pipe, or
+        // fails the socket's send); a peer that stops reading is aborted after a grace period below.
         // On plain TCP the writer sends from the shared line arrays itself; Kestrel's pipe would copy every line
         // into every member's buffer first. TLS has to go through the pipe, where the stream encrypts.
         var socket = options.TlsCertificate is null ? connection.Features.Get<IConnectionSocketFeature>()?.Socket : null;

@@ -27,9 +27,9 @@ internal interface IMessageSink
     ValueTask<bool> OnLineTooLongAsync();
 
     /// <summary>
-    /// Offered every complete line of a read at once, LFs included, before they are handed over one by one: a sink
-    /// that can act on the whole run (the echo, which sends valid lines back as they came) returns true and saves a
-    /// call per line. Returning false changes nothing.
+    /// Offered a run of complete lines, LFs included (the whole lines within one buffer segment), before they are
+    /// handed over one by one: a sink that can act on the whole run (the echo, which sends plain lines back as they
+    /// came) returns true and saves a call per line. Returning false changes nothing.
     /// </summary>
     bool TryTakeLines(ReadOnlySpan<byte> lines) => false;
 
