@@ -91,8 +91,13 @@ internal static class Latency
 {
     public static LongHistogram NewHistogram() => new(60_000_000, 3);
 
-    public static long MicrosecondsSince(long stopwatchTimestamp) =>
-        Math.Max(1, (System.Diagnostics.Stopwatch.GetTimestamp() - stopwatchTimestamp) * 1_000_000 / System.Diagnostics.Stopwatch.Frequency);
+    // A multiplication rather than a 64-bit division per line: at 16 M lines a second the receivers' time is the
+    // bench's largest cost, and every nanosecond of it is taken from the server under test.
+    private static readonly double MicrosecondsPerTick = 1_000_000.0 / System.Diagnostics.Stopwatch.Frequency;
+
+    public static long Microseconds(long stopwatchTicks) => Math.Max(1, (long)(stopwatchTicks * MicrosecondsPerTick));
+
+    public static long MicrosecondsSince(long stopwatchTimestamp) => Microseconds(System.Diagnostics.Stopwatch.GetTimestamp() - stopwatchTimestamp);
 
     public static LongHistogram Merge(IEnumerable<LongHistogram> histograms)
     {

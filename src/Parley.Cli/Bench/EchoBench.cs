@@ -94,7 +94,7 @@ internal static class EchoBench
                 now = Stopwatch.GetTimestamp();
                 for (int i = 0; i < answered && outstanding > 0; i++)
                 {
-                    histogram.RecordValue(Math.Max(1, (now - sentAt[head]) * 1_000_000 / Stopwatch.Frequency));
+                    histogram.RecordValue(Latency.Microseconds(now - sentAt[head]));
                     head = (head + 1) % inFlight;
                     outstanding--;
                     onReply();

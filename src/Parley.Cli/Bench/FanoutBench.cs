@@ -223,6 +223,7 @@ internal static class FanoutBench
 
                 var data = buffer.AsSpan(0, kept + read);
                 long now = Stopwatch.GetTimestamp();
+                long epoch = Volatile.Read(ref _latencyEpoch);
                 int delivered = 0;
                 int newline;
                 while ((newline = data.IndexOf((byte)'\n')) >= 0)
@@ -231,9 +232,9 @@ internal static class FanoutBench
                     int marker = line.IndexOf(Marker);
                     if (marker >= 0 && TryReadTimestamp(line[(marker + Marker.Length)..], out long sentAt))
                     {
-                        if (sentAt >= Volatile.Read(ref _latencyEpoch))
+                        if (sentAt >= epoch)
                         {
-                            histogram.RecordValue(Math.Max(1, (now - sentAt) * 1_000_000 / Stopwatch.Frequency));
+                            histogram.RecordValue(Latency.Microseconds(now - sentAt));
                         }
 
                         delivered++;
