@@ -35,11 +35,26 @@ internal static class EchoBench
         var clock = Stopwatch.StartNew();
         long repliesInTime = 0;
         double seconds = 0;
-        using var measured = stop.Token.Register(() =>
+        // The measured time ends when the run's time is up, or when every connection has ended early: whichever
+        // comes first, exactly once. Under a lock because the two can race: the connections see the stop as soon
+        // as it is requested and may all finish before the timer thread has run this callback, and a report read
+        // then would divide by a time of zero (a run that printed nothing, once in a full matrix).
+        var measurement = new Lock();
+        bool measuredOnce = false;
+        void EndMeasurement()
         {
-            seconds = clock.Elapsed.TotalSeconds;
-            repliesInTime = Interlocked.Read(ref replies);
-        });
+            lock (measurement)
+            {
+                if (!measuredOnce)
+                {
+                    measuredOnce = true;
+                    seconds = clock.Elapsed.TotalSeconds;
+                    repliesInTime = Interlocked.Read(ref replies);
+                }
+            }
+        }
+
+        using var measured = stop.Token.Register(EndMeasurement);
         using (new BenchProgress(() => $"echo: {clock.Elapsed.TotalSeconds:0}s {Interlocked.Read(ref replies) / Math.Max(1, clock.Elapsed.TotalSeconds):0} msg/s"))
         {
             stop.CancelAfter(duration);
@@ -52,6 +67,7 @@ internal static class EchoBench
             })));
             // Every connection may have ended early (the server closed them): the measured time ends here then.
             await stop.CancelAsync();
+            EndMeasurement();
             foreach (var socket in sockets)
             {
                 socket.Dispose();
