@@ -25,17 +25,22 @@ public class BenchCliTests
         Assert.True(report.GetProperty("latency_p50_us").GetInt64() > 0);
     }
 
-    [Fact]
-    public async Task FanoutAtARateSendsAboutThatMany()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task FanoutAtARateSendsAboutThatMany(bool stagger)
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--rate-limit", "0");
         string chat = await serve.ListeningAddressAsync("chat");
 
-        var report = await RunBenchAsync("fanout", chat, "-n", "3", "-p", "1", "-r", "50", "-t", "2");
+        string[] args = ["-n", "3", "-p", "2", "-r", "50", "-t", "2"];
+        var report = await RunBenchAsync("fanout", chat, stagger ? [.. args, "--stagger"] : args);
 
-        // 50 lines/s for 2 s: never more than the rate allows (flat out would be thousands), and not starved.
-        Assert.InRange(report.GetProperty("sent").GetInt64(), 50, 110);
+        // 2 publishers at 50 lines/s for 2 s, spread out or not: never more than the rate allows (flat out would be
+        // thousands), and not starved.
+        Assert.InRange(report.GetProperty("sent").GetInt64(), 100, 220);
         Assert.Equal(0, report.GetProperty("lost").GetInt64());
+        Assert.Equal(stagger, report.GetProperty("staggered").GetBoolean());
     }
 
     [Fact]
@@ -68,6 +73,7 @@ public class BenchCliTests
     [InlineData("--members must be between 2 and 19000", "fanout", "127.0.0.1:9", "-n", "1")]
     [InlineData("--seconds must be more than 0 and at most 600 seconds", "echo", "127.0.0.1:9", "-t", "0")]
     [InlineData("'nowhere' is not HOST:PORT", "echo", "nowhere")]
+    [InlineData("--stagger needs --rate: flat out there is no interval to spread lines over", "fanout", "127.0.0.1:9", "--stagger")]
     public async Task AUsageErrorExitsWithTwoAndOneLine(string message, params string[] args)
     {
         await using var bench = ParleyProcess.Start(["bench", .. args]);

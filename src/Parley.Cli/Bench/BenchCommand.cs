@@ -29,13 +29,20 @@ internal static class BenchCommand
         var members = new Option<int>("--members", "-n") { Description = "Members in the room", DefaultValueFactory = _ => 100, HelpName = "N" };
         var publishers = new Option<int>("--publishers", "-p") { Description = "How many of them publish (default: all)", HelpName = "P" };
         var rate = new Option<double>("--rate", "-r") { Description = "Lines per second per publisher (default: flat out)", HelpName = "R" };
+        var stagger = new Option<bool>("--stagger") { Description = "With --rate: spread the publishers' lines evenly over each interval, as independent users send, instead of all at once" };
         var setupLimit = new Option<double>("--setup-limit") { Description = "Give up if the server has not seated every member within this many seconds", DefaultValueFactory = _ => 30, HelpName = "SECONDS" };
-        var fanout = Mode("fanout", "N members in one room, P publishing: deliveries/s, latency, lines lost", members, publishers, rate, size, seconds, setupLimit, protocol, json);
+        var fanout = Mode("fanout", "N members in one room, P publishing: deliveries/s, latency, lines lost", members, publishers, rate, stagger, size, seconds, setupLimit, protocol, json);
         fanout.SetAction((parse, cancellation) => Run(parse, fanout, json, (target, token) =>
         {
             int n = Positive(parse.GetValue(members), "--members", 19_000, minimum: 2);
+            if (parse.GetValue(stagger) && !(parse.GetValue(rate) > 0))
+            {
+                throw new UsageException("--stagger needs --rate: flat out there is no interval to spread lines over");
+            }
+
             return FanoutBench.RunAsync(target, parse.GetValue(protocol) == "parley", n, Positive(parse.GetValue(publishers) is > 0 and var p ? p : n, "--publishers", n),
-                Positive(parse.GetValue(size), "--size", 4096, minimum: 48), parse.GetValue(rate), Duration(parse.GetValue(seconds)), Duration(parse.GetValue(setupLimit), "--setup-limit"), token);
+                Positive(parse.GetValue(size), "--size", 4096, minimum: 48), parse.GetValue(rate), Duration(parse.GetValue(seconds)), Duration(parse.GetValue(setupLimit), "--setup-limit"), token,
+                stagger: parse.GetValue(stagger));
         }, cancellation));
 
         var count = new Option<int>("--count", "-n") { Description = "Idle connections to open", DefaultValueFactory = _ => 1000, HelpName = "N" };

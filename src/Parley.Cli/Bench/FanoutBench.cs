@@ -22,7 +22,7 @@ internal static class FanoutBench
     // Lines sent before this Stopwatch timestamp belong to the warm-up and give no latency sample.
     private static long _latencyEpoch;
 
-    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, TimeSpan setupLimit, CancellationToken cancellation)
+    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, TimeSpan setupLimit, CancellationToken cancellation, bool stagger = false)
     {
         publishers = Math.Min(publishers, members);
         // Connecting is bounded too: a server with a tiny listen backlog can take long to accept a thousand members.
@@ -89,13 +89,16 @@ internal static class FanoutBench
         // arbitrary points and interleaved with other publishers' pieces. One line per send, as a chat user
         // sends, keeps each relayed chunk whole; Parley frames lines itself and takes batches.
         int batch = chatProtocol ? 64 : 1;
+        // Staggered, publisher p's lines fall p/P of the way into each interval, as independent users' would;
+        // otherwise every publisher's k-th line is due at the same instant and lines reach the server in bursts of P.
+        double Offset(int publisher) => stagger && ratePerPublisher > 0 ? (double)publisher / publishers / ratePerPublisher : 0;
 
         // A short unmeasured round first, for every server alike: a JIT-compiled server would otherwise be
         // measured partly before its hot paths are compiled.
         using (var warmup = CancellationTokenSource.CreateLinkedTokenSource(cancellation))
         {
             warmup.CancelAfter(WarmupTime);
-            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, window, members, batch, state, warmup.Token))));
+            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, Offset(p), window, members, batch, state, warmup.Token))));
             await state.DrainAsync(Interlocked.Read(ref state.Sent) * (members - 1), TimeSpan.FromSeconds(2));
             state.Reset();
             Volatile.Write(ref _latencyEpoch, Stopwatch.GetTimestamp());
@@ -107,7 +110,7 @@ internal static class FanoutBench
         using (new BenchProgress(() => $"fanout: {clock.Elapsed.TotalSeconds:0}s {Interlocked.Read(ref state.Delivered) / Math.Max(1, clock.Elapsed.TotalSeconds):0} deliveries/s"))
         {
             stop.CancelAfter(duration);
-            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, window, members, batch, state, stop.Token))));
+            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, Offset(p), window, members, batch, state, stop.Token))));
             double publishSeconds = clock.Elapsed.TotalSeconds;
             long expected = Interlocked.Read(ref state.Sent) * (members - 1);
             await state.DrainAsync(expected, TimeSpan.FromSeconds(5));
@@ -122,6 +125,7 @@ internal static class FanoutBench
                 .Add("protocol", chatProtocol ? "parley" : "line")
                 .Add("members", members).Add("publishers", publishers).Add("size", size)
                 .Add("rate_per_publisher", ratePerPublisher > 0 ? ratePerPublisher : "max")
+                .Add("staggered", stagger)
                 .Add("seconds", Math.Round(publishSeconds, 2))
                 .Add("sent", Interlocked.Read(ref state.Sent))
                 .Add("expected", expected)
@@ -132,7 +136,7 @@ internal static class FanoutBench
         }
     }
 
-    private static async Task PublishAsync(Socket socket, int publisher, int size, double rate, long window, int members, int maxBatch, FanoutState state, CancellationToken stop)
+    private static async Task PublishAsync(Socket socket, int publisher, int size, double rate, double offset, long window, int members, int maxBatch, FanoutState state, CancellationToken stop)
     {
         long sequence = 0;
         var schedule = Stopwatch.StartNew();
@@ -143,7 +147,7 @@ internal static class FanoutBench
             int count;
             if (rate > 0)
             {
-                long due = (long)(schedule.Elapsed.TotalSeconds * rate);
+                long due = (long)((schedule.Elapsed.TotalSeconds + offset) * rate);
                 count = (int)Math.Min(maxBatch, due - sequence);
                 if (count <= 0)
                 {
