@@ -28,46 +28,31 @@ internal static class EchoBench
 
         var sockets = await BenchSockets.ConnectManyAsync(target, connections, cancellation);
 
+        // Only replies that come back within the run's time count; those still owed after it only give latency.
         long replies = 0;
         long unanswered = 0;
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         using var giveUp = new CancellationTokenSource();
         var clock = Stopwatch.StartNew();
-        long repliesInTime = 0;
-        double seconds = 0;
-        // The measured time ends when the run's time is up, or when every connection has ended early: whichever
-        // comes first, exactly once. Under a lock because the two can race: the connections see the stop as soon
-        // as it is requested and may all finish before the timer thread has run this callback, and a report read
-        // then would divide by a time of zero (a run that printed nothing, once in a full matrix).
-        var measurement = new Lock();
-        bool measuredOnce = false;
-        void EndMeasurement()
-        {
-            lock (measurement)
-            {
-                if (!measuredOnce)
-                {
-                    measuredOnce = true;
-                    seconds = clock.Elapsed.TotalSeconds;
-                    repliesInTime = Interlocked.Read(ref replies);
-                }
-            }
-        }
-
-        using var measured = stop.Token.Register(EndMeasurement);
         using (new BenchProgress(() => $"echo: {clock.Elapsed.TotalSeconds:0}s {Interlocked.Read(ref replies) / Math.Max(1, clock.Elapsed.TotalSeconds):0} msg/s"))
         {
             stop.CancelAfter(duration);
             giveUp.CancelAfter(duration + ReplyGrace);
             var histograms = await Task.WhenAll(sockets.Select(s => Task.Run(async () =>
             {
-                var (histogram, owed) = await RunConnectionAsync(s, window, inFlight, size, () => Interlocked.Increment(ref replies), stop.Token, giveUp.Token);
+                var (histogram, owed) = await RunConnectionAsync(s, window, inFlight, size, () =>
+                {
+                    if (!stop.IsCancellationRequested)
+                    {
+                        Interlocked.Increment(ref replies);
+                    }
+                }, stop.Token, giveUp.Token);
                 Interlocked.Add(ref unanswered, owed);
                 return histogram;
             })));
-            // Every connection may have ended early (the server closed them): the measured time ends here then.
-            await stop.CancelAsync();
-            EndMeasurement();
+            // The measured time is the run's, or shorter when every connection ended early (the server closed them).
+            double seconds = Math.Min(clock.Elapsed.TotalSeconds, duration.TotalSeconds);
+            long inTime = Interlocked.Read(ref replies);
             foreach (var socket in sockets)
             {
                 socket.Dispose();
@@ -76,16 +61,16 @@ internal static class EchoBench
             return new BenchReport("echo")
                 .Add("connections", connections).Add("in_flight", inFlight).Add("size", size)
                 .Add("seconds", Math.Round(seconds, 2))
-                .Add("messages", repliesInTime)
-                .Add("messages_per_s", Math.Round(repliesInTime / seconds))
-                .Add("mib_per_s", Math.Round(repliesInTime * (double)size / seconds / (1024 * 1024), 2))
+                .Add("messages", inTime)
+                .Add("messages_per_s", Math.Round(inTime / seconds))
+                .Add("mib_per_s", Math.Round(inTime * (double)size / seconds / (1024 * 1024), 2))
                 .Add("unanswered", Interlocked.Read(ref unanswered))
                 .AddLatency("latency", Latency.Merge(histograms));
         }
     }
 
     // Returns the latencies measured and how many messages were still unanswered when the grace ran out.
-    private static async Task<(LongHistogram Histogram, int Unanswered)> RunConnectionAsync(Socket socket, byte[] window, int inFlight, int size, Func<long> onReply, CancellationToken stop, CancellationToken giveUp)
+    private static async Task<(LongHistogram Histogram, int Unanswered)> RunConnectionAsync(Socket socket, byte[] window, int inFlight, int size, Action onReply, CancellationToken stop, CancellationToken giveUp)
     {
         var histogram = Latency.NewHistogram();
         // Replies come back in order, so the send times of messages in flight form a FIFO ring.

@@ -9,44 +9,53 @@ namespace Parley.Server.Connections;
 /// goes to a thousand members is never copied in user space. Senders are pooled and lent to a writer only for
 /// the length of one send, so an idle connection holds none.
 /// </summary>
-internal sealed class GatherSender : SocketAsyncEventArgs, IValueTaskSource<int>
+internal sealed class GatherSender : SocketAsyncEventArgs, IValueTaskSource
 {
     // The kernel takes at most this many pieces per sendmsg (UIO_MAXIOV), and .NET pins every buffer it is given on
     // each call, so a long queue goes out in sends of this many lines.
-    public const int MaxPiecesPerSend = 1024;
+    private const int MaxPiecesPerSend = 1024;
 
     private const int PooledSenders = 256;
     private static readonly ConcurrentQueue<GatherSender> Pool = new();
 
     private readonly List<ArraySegment<byte>> _pieces = new(64);
-    private ManualResetValueTaskSourceCore<int> _done = new() { RunContinuationsAsynchronously = true };
+    private ManualResetValueTaskSourceCore<bool> _done = new() { RunContinuationsAsynchronously = true };
 
     private GatherSender()
         : base(unsafeSuppressExecutionContextFlow: true)
     {
     }
 
-    public static GatherSender Rent() => Pool.TryDequeue(out var sender) ? sender : new GatherSender();
-
-    public static void Return(GatherSender sender)
+    /// <summary>
+    /// Sends every line, in order, with a pooled sender: the socket completes each gathered send only once every
+    /// byte of it is with the kernel.
+    /// </summary>
+    public static async ValueTask SendAllAsync(Socket socket, List<byte[]> lines)
     {
-        sender._pieces.Clear();
-        sender.BufferList = null;
-        if (Pool.Count < PooledSenders)
+        var sender = Pool.TryDequeue(out var pooled) ? pooled : new GatherSender();
+        try
         {
-            Pool.Enqueue(sender);
+            for (int start = 0; start < lines.Count; start += MaxPiecesPerSend)
+            {
+                await sender.SendAsync(socket, lines, start, Math.Min(MaxPiecesPerSend, lines.Count - start));
+            }
         }
-        else
+        finally
         {
-            sender.Dispose();
+            sender._pieces.Clear();
+            sender.BufferList = null;
+            if (Pool.Count < PooledSenders)
+            {
+                Pool.Enqueue(sender);
+            }
+            else
+            {
+                sender.Dispose();
+            }
         }
     }
 
-    /// <summary>
-    /// Sends <paramref name="count"/> lines from <paramref name="start"/> (at most <see cref="MaxPiecesPerSend"/>),
-    /// all of them: the socket completes the operation only once every byte is with the kernel.
-    /// </summary>
-    public ValueTask<int> SendAsync(Socket socket, List<byte[]> lines, int start, int count)
+    private ValueTask SendAsync(Socket socket, List<byte[]> lines, int start, int count)
     {
         _pieces.Clear();
         for (int i = start; i < start + count; i++)
@@ -58,19 +67,19 @@ internal sealed class GatherSender : SocketAsyncEventArgs, IValueTaskSource<int>
         _done.Reset();
         if (socket.SendAsync(this))
         {
-            return new ValueTask<int>(this, _done.Version);
+            return new ValueTask(this, _done.Version);
         }
 
         return SocketError == SocketError.Success
-            ? new ValueTask<int>(BytesTransferred)
-            : ValueTask.FromException<int>(new SocketException((int)SocketError));
+            ? ValueTask.CompletedTask
+            : ValueTask.FromException(new SocketException((int)SocketError));
     }
 
     protected override void OnCompleted(SocketAsyncEventArgs e)
     {
         if (SocketError == SocketError.Success)
         {
-            _done.SetResult(BytesTransferred);
+            _done.SetResult(true);
         }
         else
         {
@@ -78,10 +87,10 @@ internal sealed class GatherSender : SocketAsyncEventArgs, IValueTaskSource<int>
         }
     }
 
-    int IValueTaskSource<int>.GetResult(short token) => _done.GetResult(token);
+    void IValueTaskSource.GetResult(short token) => _done.GetResult(token);
 
-    ValueTaskSourceStatus IValueTaskSource<int>.GetStatus(short token) => _done.GetStatus(token);
+    ValueTaskSourceStatus IValueTaskSource.GetStatus(short token) => _done.GetStatus(token);
 
-    void IValueTaskSource<int>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+    void IValueTaskSource.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _done.OnCompleted(continuation, state, token, flags);
 }

@@ -224,17 +224,12 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         }
 
         Interlocked.Add(ref _pendingBytes, -taken);
-        var sender = GatherSender.Rent();
         try
         {
-            for (int start = 0; start < lines.Count; start += GatherSender.MaxPiecesPerSend)
-            {
-                await sender.SendAsync(socket, lines, start, Math.Min(GatherSender.MaxPiecesPerSend, lines.Count - start));
-            }
+            await GatherSender.SendAllAsync(socket, lines);
         }
         finally
         {
-            GatherSender.Return(sender);
             Recycle(lines);
         }
     }

@@ -54,10 +54,10 @@ internal sealed class EchoConnectionHandler(ServerOptions options, ReadDeadlines
 
         // What the line-by-line path would send for these lines is the same bytes, as long as none has a CR to
         // drop, none is too long and all of it is valid UTF-8 (LF never occurs inside a character, so the run is
-        // valid exactly when every line is). Anything else goes line by line.
+        // valid exactly when every line is). Anything else goes line by line. Only line framing offers runs.
         public bool TryTakeLines(ReadOnlySpan<byte> lines)
         {
-            if (reply is not null || raw || lines.Contains((byte)'\r') || !AllWithinLimit(lines) || !Utf8.IsValid(lines))
+            if (reply is not null || lines.Contains((byte)'\r') || !AllWithinLimit(lines) || !Utf8.IsValid(lines))
             {
                 return false;
             }
