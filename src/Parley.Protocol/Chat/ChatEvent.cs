@@ -14,6 +14,7 @@ public enum ChatEventType
     Who,
     Rooms,
     Pong,
+    Topic,
 }
 
 /// <summary>One room's entry in a <c>/rooms</c> answer.</summary>
@@ -45,4 +46,7 @@ public sealed record ChatEvent(ChatEventType Type, DateTimeOffset Timestamp)
 
     /// <summary>For <c>/rooms</c>: every room and how many are in it.</summary>
     public IReadOnlyList<RoomCount>? Rooms { get; init; }
+
+    /// <summary>True when the line is replayed from the room's history rather than said now.</summary>
+    public bool History { get; init; }
 }

@@ -22,7 +22,15 @@ public static class ChatEventFormatter
     public static byte[] Format(ChatEvent chatEvent, ChatFormat format) =>
         format == ChatFormat.Json ? FormatJson(chatEvent) : FormatText(chatEvent);
 
-    public static string ToText(ChatEvent e) => e.Type switch
+    /// <summary>
+    /// The text line for an event. A replayed line starts with when it was said (UTC), so a reader tells it from
+    /// a live one: <c>[2026-11-29 19:40:12] &lt;alice&gt; hi</c>.
+    /// </summary>
+    public static string ToText(ChatEvent e) => e.History
+        ? $"[{e.Timestamp.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss", System.Globalization.CultureInfo.InvariantCulture)}] {LiveText(e)}"
+        : LiveText(e);
+
+    private static string LiveText(ChatEvent e) => e.Type switch
     {
         ChatEventType.Message => $"<{e.From}> {e.Text}",
         ChatEventType.Action => $"* {e.From} {e.Text}",
@@ -34,6 +42,7 @@ public static class ChatEventFormatter
         ChatEventType.Who => $"* members of #{e.Room}: {string.Join(", ", e.Members ?? [])}",
         ChatEventType.Rooms => $"* rooms: {string.Join(", ", (e.Rooms ?? []).Select(r => $"#{r.Room} ({r.Members})"))}",
         ChatEventType.Pong => e.Text.Length > 0 ? $"* pong {e.Text}" : "* pong",
+        ChatEventType.Topic => e.From.Length > 0 ? $"* {e.From} set the topic of #{e.Room}: {e.Text}" : $"* the topic of #{e.Room} is: {e.Text}",
         _ => $"* {e.Text}",
     };
 
@@ -55,11 +64,16 @@ public static class ChatEventFormatter
             json.WriteString("type", TypeName(e.Type));
             json.WriteString("room", e.Room);
             json.WriteString("from", e.From);
-            json.WriteString("text", e.Type is ChatEventType.Who or ChatEventType.Rooms ? ToText(e)[2..] : e.Text);
+            json.WriteString("text", e.Type is ChatEventType.Who or ChatEventType.Rooms ? LiveText(e)[2..] : e.Text);
             json.WriteString("ts", e.Timestamp.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture));
             if (e.Id is long id)
             {
                 json.WriteNumber("id", id);
+            }
+
+            if (e.History)
+            {
+                json.WriteBoolean("history", true);
             }
 
             if (e.To is not null)
@@ -112,6 +126,7 @@ public static class ChatEventFormatter
         ChatEventType.Who => "who",
         ChatEventType.Rooms => "rooms",
         ChatEventType.Pong => "pong",
+        ChatEventType.Topic => "topic",
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 

@@ -39,6 +39,7 @@ public static class ChatEventParser
                 Text = StringOf(root, "text") ?? string.Empty,
                 To = StringOf(root, "to"),
                 Id = root.TryGetProperty("id", out var id) && id.TryGetInt64(out long value) ? value : null,
+                History = root.TryGetProperty("history", out var history) && history.ValueKind == JsonValueKind.True,
                 Members = root.TryGetProperty("members", out var members) && members.ValueKind == JsonValueKind.Array
                     ? members.EnumerateArray().Select(m => TextSanitizer.Sanitize(m.GetString() ?? string.Empty)).ToArray()
                     : null,

@@ -22,6 +22,19 @@ public enum ServiceKind
     UdpEcho,
 }
 
+/// <summary>Where rooms keep what was said (<c>--history</c>).</summary>
+public enum HistoryMode
+{
+    /// <summary>A SQLite file: <see cref="ServerOptions.HistoryPath"/>, or the default location.</summary>
+    Sqlite,
+
+    /// <summary>In memory: kept while the process runs (tests, trying things out).</summary>
+    Memory,
+
+    /// <summary>Nothing is kept; joins replay nothing.</summary>
+    Off,
+}
+
 /// <summary>One service to run and the port to run it on (0 picks a free one).</summary>
 public readonly record struct ServiceBinding(ServiceKind Kind, int Port);
 
@@ -128,6 +141,39 @@ public sealed class ServerOptions
     /// holding a connection forever. Zero turns it off. Line framing only.
     /// </summary>
     public TimeSpan LineTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>Defaults to SQLite in the default location (see docs/configuration.md).</summary>
+    public HistoryMode History { get; set; } = HistoryMode.Sqlite;
+
+    /// <summary>Defaults to null: the user's data directory, or beside the <c>--config</c> file.</summary>
+    public string? HistoryPath { get; set; }
+
+    /// <summary>Defaults to 100,000 lines per room; older lines are pruned in the background. Zero keeps all.</summary>
+    public int HistoryKeep { get; set; } = 100_000;
+
+    /// <summary>Defaults to 90 days; older lines are pruned in the background. Zero keeps them regardless of age.</summary>
+    public int HistoryDays { get; set; } = 90;
+
+    /// <summary>Defaults to 20: the lines a member is shown when it enters a room. Zero shows none.</summary>
+    public int Replay { get; set; } = 20;
+
+    /// <summary>
+    /// Defaults to 1,000 members (as Twitch's chat): in a larger room nobody is told of joins, leaves and renames
+    /// but the member itself, since telling N members of N arrivals costs N² lines.
+    /// </summary>
+    public int PresenceLimit { get; set; } = 1000;
+
+    /// <summary>
+    /// Defaults to 512 MiB: all connections' queued output together. Past it, the members with the largest
+    /// backlogs are cut off first (as Redis's maxmemory-clients), so a crowd of slow readers cannot exhaust memory.
+    /// </summary>
+    public long MaxOutputMemory { get; set; } = 512L * 1024 * 1024;
+
+    /// <summary>
+    /// Defaults to 2 seconds: the longest a room's publishers are held back, in all, for one member that is behind
+    /// before it is cut off as too slow (the allowance refills at a quarter of real time; docs/security.md).
+    /// </summary>
+    public TimeSpan SlowReaderWait { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>Defaults to 64 KiB, the largest UDP payload that fits an IPv4 datagram.</summary>
     public int MaxDatagramBytes { get; set; } = 65507;
