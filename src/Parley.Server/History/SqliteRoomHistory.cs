@@ -1,0 +1,354 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using Parley.Protocol.Chat;
+using Parley.Server.Logging;
+
+namespace Parley.Server.History;
+
+/// <summary>
+/// The default store: one SQLite file in WAL mode. <see cref="Append"/> only queues the line (a bounded channel);
+/// one background writer drains it in batches, one transaction per batch, and prunes between batches. Reads use
+/// their own connections (WAL lets them run beside the writer) and merge in the lines still queued, so a page
+/// never misses a line that was relayed but is not on disk yet.
+/// </summary>
+/// <remarks>
+/// Files: <c>SqliteRoomHistory.Open.cs</c> (opening, checks, the schema and the one-line faults),
+/// <c>SqliteRoomHistory.Writer.cs</c> (the writer, batches and pruning), this file (appending and reading).
+/// </remarks>
+internal sealed partial class SqliteRoomHistory : IRoomHistory
+{
+    private const string LineColumns = "id, type, ts, \"from\", text, room_name";
+
+    private static readonly KeyValuePair<string, object?> QueueFullTag = new("reason", "queue_full");
+
+    private readonly string _path;
+    private readonly int _keep;
+    private readonly int _days;
+    private readonly ILogger _logger;
+    private readonly SqliteHistoryTuning _tuning;
+    private readonly FileStream _lockFile;
+    private readonly string _readConnectionString;
+    private readonly Channel<PendingWrite> _queue;
+    private readonly ConcurrentDictionary<string, RoomState> _rooms = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<RoomState> _roomsWithLostIds = new();
+    private readonly ConcurrentBag<ReadConnection> _readers = [];
+    private readonly CancellationTokenSource _stopping = new();
+    private readonly Task _writing;
+    private readonly Task _pruning;
+    private volatile bool _available = true;
+    private long _notKeptSinceLog;
+    private int _disposed;
+
+    private SqliteRoomHistory(string path, int keep, int days, ILogger logger, SqliteHistoryTuning tuning, FileStream lockFile, SqliteConnection writer)
+    {
+        _path = path;
+        _keep = keep;
+        _days = days;
+        _logger = logger;
+        _tuning = tuning;
+        _lockFile = lockFile;
+        _readConnectionString = ConnectionString(path, SqliteOpenMode.ReadOnly);
+        // Wait, not DropWrite: with Wait, TryWrite fails on a full channel and Append can count the line as not kept
+        // (DropWrite would drop it and still return true).
+        _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(tuning.QueueCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait,
+            SingleReader = true,
+        });
+        _writing = Task.Run(() => WriteLoopAsync(writer));
+        _pruning = keep > 0 || days > 0 ? Task.Run(PruneLoopAsync) : Task.CompletedTask;
+    }
+
+    /// <summary>The full path of the history file.</summary>
+    public string Path => _path;
+
+    public bool IsAvailable => _available;
+
+    public void Append(string roomKey, ChatEvent line)
+    {
+        if (line.Id is null && line.Type != ChatEventType.Topic)
+        {
+            return; // nothing to page it by; the hub gives every room line its id
+        }
+
+        var room = _rooms.GetOrAdd(roomKey, static key => new RoomState(key));
+        lock (room)
+        {
+            if (line.Id is long id && id > room.HighWater)
+            {
+                room.HighWater = id;
+            }
+
+            if (line.Type == ChatEventType.Topic)
+            {
+                room.Topic = line;
+            }
+
+            // Queued under the room's lock, so a room's pending lines are in the channel's order and the writer can
+            // take what it wrote off their front.
+            if (_queue.Writer.TryWrite(new PendingWrite(WriteKind.Line, room, line, null)))
+            {
+                if (line.Id is not null)
+                {
+                    room.Pending.Enqueue(line);
+                }
+
+                return;
+            }
+        }
+
+        // The disk fell behind by a whole queue: the line is not kept (relaying never waits on the disk), but its id
+        // was given out, so the writer still records it as the room's high-water mark.
+        _roomsWithLostIds.Enqueue(room);
+        Interlocked.Increment(ref _notKeptSinceLog);
+        ParleyMetrics.HistoryWriteFailures.Add(1, QueueFullTag);
+    }
+
+    public ValueTask<long> LastIdAsync(string roomKey, CancellationToken cancellation = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        long inMemory = 0;
+        if (_rooms.TryGetValue(roomKey, out var room))
+        {
+            lock (room)
+            {
+                inMemory = room.HighWater;
+            }
+        }
+
+        long onDisk = Read(reader =>
+        {
+            var command = reader.LastId;
+            command.Parameters[0].Value = roomKey;
+            return command.ExecuteScalar() is long id ? id : 0;
+        }, 0L);
+        return ValueTask.FromResult(Math.Max(inMemory, onDisk));
+    }
+
+    public ValueTask<IReadOnlyList<ChatEvent>> ReadAsync(string roomKey, HistoryQuery query, CancellationToken cancellation = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (query.Limit <= 0)
+        {
+            return ValueTask.FromResult<IReadOnlyList<ChatEvent>>([]);
+        }
+
+        // Pending first, disk second: a line the writer commits in between is then on disk, not missed.
+        var pending = PendingOf(roomKey, query);
+        var page = Read(reader => ReadPage(reader, roomKey, query), []);
+        return ValueTask.FromResult<IReadOnlyList<ChatEvent>>(pending.Count == 0 ? page : Merge(page, pending, query));
+    }
+
+    public ValueTask<ChatEvent?> TopicAsync(string roomKey, CancellationToken cancellation = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        if (_rooms.TryGetValue(roomKey, out var room))
+        {
+            lock (room)
+            {
+                if (room.Topic is not null)
+                {
+                    return ValueTask.FromResult<ChatEvent?>(room.Topic);
+                }
+            }
+        }
+
+        var topic = Read(reader =>
+        {
+            var command = reader.Topic;
+            command.Parameters[0].Value = roomKey;
+            using var rows = command.ExecuteReader();
+            return rows.Read() ? LineOf(rows) with { History = false } : null;
+        }, null);
+        return ValueTask.FromResult(topic);
+    }
+
+    /// <summary>How many rooms (with an id high-water mark) and lines the file holds; counting lines reads the whole index.</summary>
+    public ValueTask<HistoryStats> StatsAsync(CancellationToken cancellation = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        var stats = Read(reader =>
+        {
+            using var command = reader.Connection.CreateCommand();
+            command.CommandText = "SELECT (SELECT count(*) FROM rooms), (SELECT count(*) FROM lines)";
+            using var rows = command.ExecuteReader();
+            rows.Read();
+            return new HistoryStats(rows.GetInt64(0), rows.GetInt64(1));
+        }, default);
+        return ValueTask.FromResult(stats);
+    }
+
+    private static List<ChatEvent> ReadPage(ReadConnection reader, string roomKey, HistoryQuery query)
+    {
+        var command = query.Direction switch
+        {
+            HistoryDirection.Latest => reader.Latest,
+            HistoryDirection.Before => reader.Before,
+            HistoryDirection.After => reader.After,
+            _ => throw new ArgumentOutOfRangeException(nameof(query), query.Direction, "unknown history direction"),
+        };
+        command.Parameters["$room"].Value = roomKey;
+        if (query.Direction != HistoryDirection.Latest)
+        {
+            command.Parameters["$id"].Value = query.Id;
+        }
+
+        command.Parameters["$limit"].Value = query.Limit;
+        var page = new List<ChatEvent>(Math.Min(query.Limit, 512));
+        using (var rows = command.ExecuteReader())
+        {
+            while (rows.Read())
+            {
+                page.Add(LineOf(rows));
+            }
+        }
+
+        // Latest and Before walk the index newest first to stop after Limit rows; the page is oldest first.
+        if (query.Direction != HistoryDirection.After)
+        {
+            page.Reverse();
+        }
+
+        return page;
+    }
+
+    private static ChatEvent LineOf(SqliteDataReader rows)
+    {
+        // A type this version does not know (written by a newer one) still shows, as a message.
+        var type = ChatEventFormatter.TryParseTypeName(rows.GetString(1), out var known) ? known : ChatEventType.Message;
+        return new ChatEvent(type, DateTimeOffset.FromUnixTimeMilliseconds(rows.GetInt64(2)))
+        {
+            Id = rows.IsDBNull(0) ? null : rows.GetInt64(0),
+            From = rows.GetString(3),
+            Text = rows.GetString(4),
+            Room = rows.GetString(5),
+            History = true,
+        };
+    }
+
+    private List<ChatEvent> PendingOf(string roomKey, HistoryQuery query)
+    {
+        var pending = new List<ChatEvent>();
+        if (!_rooms.TryGetValue(roomKey, out var room))
+        {
+            return pending;
+        }
+
+        lock (room)
+        {
+            foreach (var line in room.Pending)
+            {
+                long id = line.Id!.Value;
+                if (query.Direction == HistoryDirection.Latest
+                    || (query.Direction == HistoryDirection.Before && id < query.Id)
+                    || (query.Direction == HistoryDirection.After && id > query.Id))
+                {
+                    pending.Add(line);
+                }
+            }
+        }
+
+        return pending;
+    }
+
+    /// <summary>The page from disk and the queued lines together: by id, each once, cut to the query's limit on its side.</summary>
+    private static ChatEvent[] Merge(List<ChatEvent> page, List<ChatEvent> pending, HistoryQuery query)
+    {
+        var byId = new SortedDictionary<long, ChatEvent>();
+        foreach (var line in page)
+        {
+            byId[line.Id!.Value] = line;
+        }
+
+        foreach (var line in pending)
+        {
+            byId.TryAdd(line.Id!.Value, line with { History = true });
+        }
+
+        var all = byId.Values.ToArray();
+        int take = Math.Min(all.Length, query.Limit);
+        return query.Direction == HistoryDirection.After ? all[..take] : all[^take..];
+    }
+
+    /// <summary>
+    /// Runs a read on a pooled connection. A failing read is logged and gives <paramref name="fallback"/>, and history
+    /// is reported unavailable until the next write succeeds: members are told rather than shown a silent gap.
+    /// </summary>
+    private T Read<T>(Func<ReadConnection, T> read, T fallback)
+    {
+        ReadConnection? reader = null;
+        try
+        {
+            reader = _readers.TryTake(out var pooled) ? pooled : new ReadConnection(_readConnectionString);
+            var result = read(reader);
+            _readers.Add(reader);
+            return result;
+        }
+        catch (SqliteException exception)
+        {
+            reader?.Dispose();
+            _available = false;
+            HistoryLog.ReadFailed(_logger, exception, _path);
+            return fallback;
+        }
+    }
+
+    /// <summary>One room's state in this process: its lines not yet on disk, the highest id it gave, its newest topic.</summary>
+    private sealed class RoomState(string key)
+    {
+        public string Key { get; } = key;
+
+        public Queue<ChatEvent> Pending { get; } = new();
+
+        public long HighWater { get; set; }
+
+        public ChatEvent? Topic { get; set; }
+    }
+
+    /// <summary>A read-only connection with its statements prepared once; pooled, one user at a time.</summary>
+    private sealed class ReadConnection : IDisposable
+    {
+        public ReadConnection(string connectionString)
+        {
+            Connection = new SqliteConnection(connectionString);
+            Connection.Open();
+            Latest = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room ORDER BY id DESC LIMIT $limit");
+            Before = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room AND id < $id ORDER BY id DESC LIMIT $limit");
+            After = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room AND id > $id ORDER BY id LIMIT $limit");
+            LastId = Prepare("SELECT max(coalesce((SELECT last_id FROM rooms WHERE room = $room), 0), coalesce((SELECT max(id) FROM lines WHERE room = $room), 0))");
+            Topic = Prepare($"SELECT {LineColumns} FROM topics WHERE room = $room");
+        }
+
+        public SqliteConnection Connection { get; }
+
+        public SqliteCommand Latest { get; }
+
+        public SqliteCommand Before { get; }
+
+        public SqliteCommand After { get; }
+
+        public SqliteCommand LastId { get; }
+
+        public SqliteCommand Topic { get; }
+
+        public void Dispose() => Connection.Dispose();
+
+        private SqliteCommand Prepare(string sql)
+        {
+            var command = Connection.CreateCommand();
+            command.CommandText = sql;
+            foreach (string name in new[] { "$room", "$id", "$limit" })
+            {
+                if (sql.Contains(name, StringComparison.Ordinal))
+                {
+                    command.Parameters.Add(new SqliteParameter(name, null));
+                }
+            }
+
+            command.Prepare();
+            return command;
+        }
+    }
+}
