@@ -8,18 +8,17 @@ namespace Parley.Cli;
 /// <c>parley chat HOST:PORT --name NAME</c>: the interactive chat client, or, with stdin piped, a scriptable one
 /// that sends each line, prints what arrives, and exits once stdin has ended and the server has answered it all.
 /// </summary>
-internal static class ChatCommand
+internal static partial class ChatCommand
 {
-    // Sent when stdin ends: the server answers it after everything sent before, so its pong means "all answered".
-    private const string DrainToken = "parley-stdin-drained";
-    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+    /// <summary>The client's own password variable: PARLEY_PASSWORD is the server's, and a client must not pick it up.</summary>
+    public const string PasswordVariable = "PARLEY_CHAT_PASSWORD";
 
     public static Command Create()
     {
-        var server = new Argument<string>("HOST:PORT") { Description = "The chat server, e.g. 127.0.0.1:9999" };
+        var server = new Argument<string>("HOST:PORT") { Description = "The chat server, e.g. 127.0.0.1:9999 or [::1]:9999" };
         var name = new Option<string?>("--name", "-n") { Description = "Your name in the chat (default: your user name)", HelpName = "NAME" };
         var room = new Option<string?>("--room", "-r") { Description = "The room to enter (default: lobby)", HelpName = "ROOM" };
-        var password = new Option<string?>("--password") { Description = "The server's password, if it has one (or set PARLEY_PASSWORD)", HelpName = "PASSWORD" };
+        var password = new Option<string?>("--password") { Description = $"The server's password, if it has one (or set {PasswordVariable}, which ps does not show)", HelpName = "PASSWORD" };
         var command = new Command("chat", "Chat on a Parley server.") { server, name, room, password };
         var tls = new TlsArguments();
         tls.AddTo(command);
@@ -38,7 +37,7 @@ internal static class ChatCommand
                 throw new UsageException($"--room: {roomProblem.Replace("a name", "a room name", StringComparison.Ordinal)}");
             }
 
-            string? secret = parse.GetValue(password) ?? Environment.GetEnvironmentVariable("PARLEY_PASSWORD");
+            string? secret = parse.GetValue(password) ?? Environment.GetEnvironmentVariable(PasswordVariable);
             return RunAsync(target, nick, roomName, secret, tls.Read(parse), token);
         }, cancellation));
         return command;
@@ -46,35 +45,18 @@ internal static class ChatCommand
 
     private static async Task<int> RunAsync(HostPort target, string name, string? room, string? password, ClientTlsOptions? tls, CancellationToken cancellation)
     {
+        bool interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
         await using var client = await ChatClient.ConnectAsync(target, name, room, cancellation, password, tls);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         await using var events = client.ReadEventsAsync(stop.Token).GetAsyncEnumerator(stop.Token);
-
-        // The server answers /nick before anything else: either we joined under our name, or it says why not.
-        while (true)
+        var start = await ChatHandshake.RunAsync(client, events, name, password is not null, tls is not null, offerAnotherName: interactive, cancellation);
+        if (start.Failure is { } failure)
         {
-            if (!await events.MoveNextAsync())
-            {
-                return Cli.Fail($"connection to {target} lost", ExitCodes.Failure);
-            }
-
-            var first = events.Current;
-            if (first.Type == ChatEventType.Error)
-            {
-                return Cli.Fail(first.Text, ExitCodes.Usage);
-            }
-
-            // When our first lines arrive late (a slow link, the user reading a certificate prompt), the server has
-            // already seated us as a guest, and /nick renames us instead.
-            if ((first.Type == ChatEventType.Join && first.From == name) || (first.Type == ChatEventType.Nick && first.To == name))
-            {
-                break;
-            }
+            return Cli.Fail(failure.Message, failure.ExitCode);
         }
 
-        bool interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
         bool color = interactive && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
-        var session = new ChatSession(client, name, new ChatRenderer(color), target);
+        var session = new ChatSession(client, start, new ChatRenderer(color, timestamps: interactive), target);
         return interactive
             ? await session.RunInteractiveAsync(events, stop)
             : await session.RunScriptedAsync(events, stop);
@@ -86,15 +68,27 @@ internal static class ChatCommand
         return ChatNames.TryNormalize(user, out string name, out _) ? name : "guest";
     }
 
-    private sealed class ChatSession(ChatClient client, string name, ChatRenderer renderer, HostPort target)
+    private sealed partial class ChatSession(ChatClient client, ChatStart start, ChatRenderer renderer, HostPort target)
     {
+        // Sent when stdin ends: the server answers it after everything sent before, so its pong means "all answered".
+        private const string DrainToken = "parley-stdin-drained";
+        private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(10);
+        private static readonly TimeSpan GoodbyeTimeout = TimeSpan.FromSeconds(2);
+
         private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private string _name = name;
-        private bool _leaving;
+        private string _name = start.Name;
+        private volatile bool _leaving;
+        // Why the server is about to close, when it said so: shutting down, or a kick.
+        private volatile string? _closing;
 
         public async Task<int> RunScriptedAsync(IAsyncEnumerator<ChatEvent> events, CancellationTokenSource stop)
         {
             using var signals = Cli.OnTerminationSignals(stop.Cancel);
+            foreach (var early in start.Shown)
+            {
+                Console.Out.WriteLine(renderer.Render(early));
+            }
+
             var receiving = ReceiveAsync(events, Console.Out.WriteLine);
             var input = Console.In;
             while (true)
@@ -112,12 +106,21 @@ internal static class ChatCommand
                     break;
                 }
 
-                await client.SendAsync(line, stop.Token);
+                if (IsFormat(line))
+                {
+                    Console.Out.WriteLine(renderer.RenderLocal(FormatRefusal));
+                    continue;
+                }
+
                 if (IsQuit(line))
                 {
+                    // Leaving is marked before the quit goes out: the server may close before SendAsync returns.
                     _leaving = true;
+                    await client.SendAsync(line, stop.Token);
                     return await receiving;
                 }
+
+                await client.SendAsync(line, stop.Token);
             }
 
             await client.SendAsync($"/ping {DrainToken}", stop.Token);
@@ -127,62 +130,9 @@ internal static class ChatCommand
             return await receiving;
         }
 
-        public async Task<int> RunInteractiveAsync(IAsyncEnumerator<ChatEvent> events, CancellationTokenSource stop)
+        private async Task<int> ReceiveAsync(IAsyncEnumerator<ChatEvent> events, Action<string> show, Action<ChatEvent>? seen = null)
         {
-            var editor = new LineEditor("> ");
-            Console.TreatControlCAsInput = true;
-            using var signals = Cli.OnTerminationSignals(stop.Cancel);
-            editor.WriteAbove(renderer.Render(new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow)
-            {
-                Text = $"connected to {target} as {_name}; /help lists the commands, /quit or Ctrl-D leaves",
-            }));
-            var receiving = ReceiveAsync(events, editor.WriteAbove);
-            // Console.ReadKey blocks, so the keyboard gets a thread of its own; the network side stays async.
-            var typing = Task.Factory.StartNew(() => TypeLoop(editor, stop.Token), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
-            var first = await Task.WhenAny(receiving, typing);
-            if (first == typing)
-            {
-                _leaving = true;
-                await typing;
-                await Task.WhenAny(receiving, Task.Delay(TimeSpan.FromSeconds(2), CancellationToken.None));
-                Console.Out.WriteLine();
-                return ExitCodes.Ok;
-            }
-
-            Console.Out.WriteLine();
-            return await receiving;
-        }
-
-        private async Task TypeLoop(LineEditor editor, CancellationToken cancellation)
-        {
-            while (!cancellation.IsCancellationRequested)
-            {
-                string? line = editor.ReadLine();
-                if (line is null || IsQuit(line))
-                {
-                    await client.SendAsync(line ?? "/quit", cancellation);
-                    return;
-                }
-
-                if (line.Length == 0)
-                {
-                    continue;
-                }
-
-                await client.SendAsync(line, cancellation);
-                if (!line.StartsWith('/') || line.StartsWith("//", StringComparison.Ordinal))
-                {
-                    editor.WriteAbove(renderer.RenderOwn(_name, line.StartsWith("//", StringComparison.Ordinal) ? line[1..] : line));
-                }
-                else if (line.StartsWith("/me ", StringComparison.Ordinal))
-                {
-                    editor.WriteAbove($"* {_name} {line[4..]}");
-                }
-            }
-        }
-
-        private async Task<int> ReceiveAsync(IAsyncEnumerator<ChatEvent> events, Action<string> show)
-        {
+            bool inHistory = false;
             try
             {
                 while (await events.MoveNextAsync())
@@ -199,6 +149,20 @@ internal static class ChatCommand
                         _name = chatEvent.To;
                     }
 
+                    _closing = chatEvent switch
+                    {
+                        { Type: ChatEventType.Notice, Text: "server shutting down" } => $"{target} shut down",
+                        { Type: ChatEventType.Error } when chatEvent.Text.StartsWith("disconnected: ", StringComparison.Ordinal) =>
+                            $"disconnected by {target}: {chatEvent.Text["disconnected: ".Length..]}",
+                        _ => _closing,
+                    };
+                    seen?.Invoke(chatEvent);
+                    if (renderer.UsesTimestamps && inHistory && !chatEvent.History)
+                    {
+                        show(renderer.RenderHistoryEnd());
+                    }
+
+                    inHistory = chatEvent.History;
                     show(renderer.Render(chatEvent));
                 }
             }
@@ -216,9 +180,12 @@ internal static class ChatCommand
                 return ExitCodes.Ok;
             }
 
-            Console.Error.WriteLine();
-            return Cli.Fail($"connection to {target} lost", ExitCodes.Failure);
+            return Cli.Fail(_closing ?? $"connection to {target} lost", ExitCodes.Failure);
         }
+
+        private const string FormatRefusal = "parley chat reads the server's JSON itself and shows it as text; /format is for nc and other line clients";
+
+        private static bool IsFormat(string line) => line == "/format" || line.StartsWith("/format ", StringComparison.Ordinal);
 
         private static bool IsQuit(string line) =>
             line == "exit" || line == "/quit" || line.StartsWith("/quit ", StringComparison.Ordinal);

@@ -31,8 +31,18 @@ public sealed class ChatClient : IAsyncDisposable
     public HostPort Server { get; }
 
     /// <summary>
-    /// Connects and sets the session up: JSON format first, then the name (so the room only ever sees that
-    /// name), then the room.
+    /// Lines that were neither JSON nor Parley's text format (<c>* </c>, <c>! </c>, <c>&lt;</c>, <c>[</c>): a
+    /// greet or echo service answering instead of chat.
+    /// </summary>
+    public int ForeignLines { get; private set; }
+
+    /// <summary>Lines of any kind received so far.</summary>
+    public long LinesReceived { get; private set; }
+
+    /// <summary>
+    /// Connects and sets the session up: JSON format first, then the room, then the name. The room comes before
+    /// the name so that a client bound for another room is never announced in the lobby under its name: a guest
+    /// moving rooms is not announced, a named member is (issue 16).
     /// </summary>
     public static async Task<ChatClient> ConnectAsync(HostPort server, string? name, string? room, CancellationToken cancellation, string? password = null, ClientTlsOptions? tls = null)
     {
@@ -44,14 +54,14 @@ public sealed class ChatClient : IAsyncDisposable
         }
 
         hello.Append("/format json\n");
-        if (!string.IsNullOrEmpty(name))
-        {
-            hello.Append("/nick ").Append(name).Append('\n');
-        }
-
         if (!string.IsNullOrEmpty(room))
         {
             hello.Append("/join ").Append(room).Append('\n');
+        }
+
+        if (!string.IsNullOrEmpty(name))
+        {
+            hello.Append("/nick ").Append(name).Append('\n');
         }
 
         await client.SendRawAsync(hello.ToString(), cancellation);
@@ -112,8 +122,9 @@ public sealed class ChatClient : IAsyncDisposable
     }
 
     // A line that is not JSON (an older server, a proxy's banner) is still shown.
-    private static ChatEvent Parse(ReadOnlySequence<byte> line)
+    private ChatEvent Parse(ReadOnlySequence<byte> line)
     {
+        LinesReceived++;
         byte[]? copy = line.IsSingleSegment ? null : line.ToArray();
         var span = copy ?? line.FirstSpan;
         if (ChatEventParser.TryParse(span, out var chatEvent))
@@ -121,11 +132,17 @@ public sealed class ChatClient : IAsyncDisposable
             return chatEvent;
         }
 
-        // Before /format json takes effect (a refused password, say) the server speaks the text format.
+        // Before /format json takes effect (a refused password, the greeting a new connection gets) the server
+        // speaks the text format. Its "* " and "! " marks are taken off here, since the renderer puts them back.
         string text = TextSanitizer.Sanitize(span);
+        if (text.Length == 0 || text[0] is not ('*' or '!' or '<' or '['))
+        {
+            ForeignLines++;
+        }
+
         return text.StartsWith("! ", StringComparison.Ordinal)
             ? new ChatEvent(ChatEventType.Error, DateTimeOffset.UtcNow) { Text = text[2..] }
-            : new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow) { Text = text };
+            : new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow) { Text = text.StartsWith("* ", StringComparison.Ordinal) ? text[2..] : text };
     }
 
     private async Task SendRawAsync(string text, CancellationToken cancellation)
