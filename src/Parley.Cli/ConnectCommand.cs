@@ -24,13 +24,20 @@ internal static class ConnectCommand
         command.SetAction((parse, cancellation) => Cli.RunAsync(token =>
         {
             var target = Cli.ParseTarget(parse.GetValue(server)!);
+            // Checked even for TCP, where it does nothing: a wrong value is a mistake to point out, not to ignore.
+            double seconds = parse.GetValue(wait);
+            if (!(seconds is >= 0 and <= 600))
+            {
+                throw new UsageException("--wait must be between 0 and 600 seconds");
+            }
+
             if (!parse.GetValue(udp))
             {
                 return RunTcpAsync(target, tls.Read(parse), token);
             }
 
             return tls.Read(parse) is null
-                ? RunUdpAsync(target, TimeSpan.FromSeconds(Math.Max(0, parse.GetValue(wait))), token)
+                ? RunUdpAsync(target, TimeSpan.FromSeconds(seconds), token)
                 : throw new UsageException("--tls is for TCP; UDP has no TLS (DTLS is not supported)");
         }, cancellation));
         return command;
@@ -41,7 +48,7 @@ internal static class ConnectCommand
         await using var connection = await ClientConnection.OpenAsync(target, tls, cancellation);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         using var signals = Cli.OnTerminationSignals(stop.Cancel);
-        return await Relay.RunAsync(connection, Console.OpenStandardInput(), Console.OpenStandardOutput(), target.ToString(), stop.Token);
+        return await Relay.RunAsync(connection, Console.OpenStandardInput(), Console.OpenStandardOutput(), target.ToString(), stop.Token, plainText: tls is null);
     }
 
     private static async Task<int> RunUdpAsync(HostPort target, TimeSpan wait, CancellationToken cancellation)
@@ -110,26 +117,45 @@ internal static class ConnectCommand
 /// <summary>Two copies at once between a connection and a pair of streams, as netcat does.</summary>
 internal static class Relay
 {
-    /// <summary>Returns when the peer has closed (0), or when the connection broke (1).</summary>
-    public static async Task<int> RunAsync(ClientConnection connection, Stream input, Stream output, string peer, CancellationToken cancellation)
+    /// <summary>Returns when the peer has closed or the user stopped it (0), or when the connection broke (1).</summary>
+    public static async Task<int> RunAsync(ClientConnection connection, Stream input, Stream output, string peer, CancellationToken cancellation, bool plainText = false)
     {
         var network = connection.Stream;
         var sending = Task.Run(async () =>
         {
-            await input.CopyToAsync(network, cancellation);
+            var buffer = new byte[16 * 1024];
+            int read;
+            while ((read = await input.ReadAsync(buffer, cancellation)) > 0)
+            {
+                await network.WriteAsync(buffer.AsMemory(0, read), cancellation);
+            }
+
             // stdin ended: tell the peer we are done sending, and keep listening for its answers.
             await connection.CompleteSendingAsync();
         }, cancellation);
 
+        long received = 0;
         try
         {
             var buffer = new byte[16 * 1024];
             int read;
             while ((read = await network.ReadAsync(buffer, cancellation)) > 0)
             {
+                // A TLS record (a handshake or an alert) in answer to plain text: the peer wants TLS.
+                if (received == 0 && plainText && read >= 2 && buffer[0] is 0x15 or 0x16 && buffer[1] == 0x03)
+                {
+                    return Cli.Fail($"{peer} answered with TLS: add --tls", ExitCodes.Usage);
+                }
+
+                received += read;
                 await output.WriteAsync(buffer.AsMemory(0, read), cancellation);
                 await output.FlushAsync(cancellation);
             }
+        }
+        catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+        {
+            // Ctrl-C or SIGTERM: the user is done, which is no error (issue 16, item 5).
+            return ExitCodes.Ok;
         }
         catch (IOException)
         {

@@ -33,7 +33,15 @@ public readonly record struct HostPort(string Host, int Port)
                 host = defaultHost;
                 port = text;
             }
-            else if (colon <= 0 || text.IndexOf(':', StringComparison.Ordinal) != colon)
+            else if (colon > 0 && text.IndexOf(':', StringComparison.Ordinal) != colon)
+            {
+                // Several colons: an IPv6 address, whose own colons hide where the port starts.
+                error = int.TryParse(text.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out _)
+                    ? $"'{text}' is not HOST:PORT: write an IPv6 address in brackets, as [{text[..colon]}]:{text[(colon + 1)..]}"
+                    : $"'{text}' is not HOST:PORT (an IPv6 address is written in brackets, as [::1]:9999)";
+                return false;
+            }
+            else if (colon <= 0)
             {
                 error = $"'{text}' is not HOST:PORT";
                 return false;
