@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Parley.Client;
+using Parley.Protocol.Text;
 using Parley.Server.Connections;
 
 namespace Parley.Cli;
@@ -40,29 +42,29 @@ internal static class ListenCommand
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
-        using var signals = Cli.OnTerminationSignals(stop.Cancel);
         Console.Error.WriteLine($"parley: listening on {EndpointText.Of(listener.LocalEndPoint)}");
+        if (!Console.IsInputRedirected && !Console.IsOutputRedirected)
+        {
+            return await new InteractiveListener(listener).RunAsync(stop);
+        }
+
+        using var signals = Cli.OnTerminationSignals(stop.Cancel);
         var stdin = new SharedInput(Console.OpenStandardInput());
         var stdout = Console.OpenStandardOutput();
-        while (!stop.IsCancellationRequested && !stdin.Ended)
+        try
         {
-            Socket peer;
-            try
+            while (!stop.IsCancellationRequested && !stdin.Ended)
             {
-                peer = await listener.AcceptAsync(stop.Token);
-            }
-            catch (OperationCanceledException)
-            {
-                break;
-            }
-
-            using (peer)
-            {
+                using var peer = await listener.AcceptAsync(stop.Token);
                 string remote = EndpointText.Of(peer.RemoteEndPoint);
                 Console.Error.WriteLine($"parley: connection from {remote}");
                 await stdin.ServeAsync(peer, stdout, stop.Token);
                 Console.Error.WriteLine($"parley: {remote} left");
             }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Ctrl-C or SIGTERM, with or without a peer: the user is done, which is no error (issue 16, item 5).
         }
 
         return ExitCodes.Ok;
@@ -152,5 +154,159 @@ internal static class ListenCommand
                 }
             }
         }
+    }
+    /// <summary>
+    /// At a terminal, the peer's lines are printed above the line being typed instead of into it (issue 16, item 11:
+    /// "half" typed and the peer's line came out as "halfsecond from nc"); a line typed while nobody is connected
+    /// stays in the input line with a word saying why, and Ctrl-D or Ctrl-C leaves whether or not a peer is there.
+    /// </summary>
+    private sealed class InteractiveListener(Socket listener)
+    {
+        // A peer that sends no newline (the tutorials' programs never do) still has its words shown after this pause.
+        private static readonly TimeSpan PartialLineWait = TimeSpan.FromMilliseconds(200);
+        private const int MaxPartialBytes = 4096;
+
+        private readonly Lock _gate = new();
+        private Socket? _peer;
+
+        public async Task<int> RunAsync(CancellationTokenSource stop)
+        {
+            using var editor = new LineEditor("> ");
+            Console.TreatControlCAsInput = true;
+            var quit = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            using var signals = Cli.OnTerminationSignals(() => quit.TrySetResult());
+            _ = Task.Factory.StartNew(() => TypeLoop(editor, quit), stop.Token, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+            var accepting = AcceptLoopAsync(editor, stop.Token);
+            await Task.WhenAny(quit.Task, accepting);
+            await stop.CancelAsync();
+            lock (_gate)
+            {
+                _peer?.Dispose();
+            }
+
+            try
+            {
+                await accepting;
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException or ObjectDisposedException)
+            {
+                // Stopped on purpose.
+            }
+
+            editor.Close();
+            return ExitCodes.Ok;
+        }
+
+        private void TypeLoop(LineEditor editor, TaskCompletionSource quit)
+        {
+            while (!quit.Task.IsCompleted)
+            {
+                string? line = editor.ReadLine();
+                if (line is null)
+                {
+                    quit.TrySetResult();
+                    return;
+                }
+
+                Socket? peer;
+                lock (_gate)
+                {
+                    peer = _peer;
+                }
+
+                if (peer is null)
+                {
+                    editor.WriteAbove("! nobody is connected: the line was not sent (it is still in the input line)");
+                    editor.Preload(line);
+                    continue;
+                }
+
+                try
+                {
+                    peer.Send(Encoding.UTF8.GetBytes(line + "\n"));
+                }
+                catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+                {
+                    editor.WriteAbove("! the peer has gone: the line was not sent (it is still in the input line)");
+                    editor.Preload(line);
+                }
+            }
+        }
+
+        private async Task AcceptLoopAsync(LineEditor editor, CancellationToken cancellation)
+        {
+            while (!cancellation.IsCancellationRequested)
+            {
+                using var peer = await listener.AcceptAsync(cancellation);
+                string remote = EndpointText.Of(peer.RemoteEndPoint);
+                lock (_gate)
+                {
+                    _peer = peer;
+                }
+
+                editor.WriteAbove($"* connection from {remote}");
+                try
+                {
+                    await ReceiveLinesAsync(peer, editor.WriteAbove, cancellation);
+                }
+                catch (SocketException)
+                {
+                    // The peer reset the connection: same as leaving.
+                }
+                finally
+                {
+                    lock (_gate)
+                    {
+                        _peer = null;
+                    }
+                }
+
+                editor.WriteAbove($"* {remote} left");
+            }
+        }
+
+        private static async Task ReceiveLinesAsync(Socket peer, Action<string> show, CancellationToken cancellation)
+        {
+            var buffer = new byte[16 * 1024];
+            var pending = new List<byte>();
+            while (true)
+            {
+                var receive = peer.ReceiveAsync(buffer, SocketFlags.None, cancellation).AsTask();
+                if (pending.Count > 0 && await Task.WhenAny(receive, Task.Delay(PartialLineWait, cancellation)) != receive)
+                {
+                    show(Decode(pending));
+                    pending.Clear();
+                }
+
+                int read = await receive;
+                if (read == 0)
+                {
+                    if (pending.Count > 0)
+                    {
+                        show(Decode(pending));
+                    }
+
+                    return;
+                }
+
+                foreach (byte b in buffer.AsSpan(0, read))
+                {
+                    if (b == (byte)'\n' || pending.Count >= MaxPartialBytes)
+                    {
+                        show(Decode(pending));
+                        pending.Clear();
+                        if (b == (byte)'\n')
+                        {
+                            continue;
+                        }
+                    }
+
+                    pending.Add(b);
+                }
+            }
+        }
+
+        // The peer is anyone who connects: its text is sanitised before it reaches the terminal, as chat's is.
+        private static string Decode(List<byte> line) => TextSanitizer.Sanitize(Encoding.UTF8.GetString([.. line]).TrimEnd('\r'));
     }
 }
