@@ -86,7 +86,18 @@ internal static class BenchCommand
             var address = (await Connector.ResolveAsync(target, token))[0];
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(token);
             using var signals = Cli.OnTerminationSignals(stop.Cancel);
-            var report = await run(new IPEndPoint(address, target.Port), stop.Token);
+            BenchReport report;
+            try
+            {
+                report = await run(new IPEndPoint(address, target.Port), stop.Token);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                // Ctrl-C or SIGTERM: stopped on purpose, so no error, but no figures either (half a run would mislead).
+                Console.Error.WriteLine("parley: bench stopped before the end: no result");
+                return ExitCodes.Ok;
+            }
+
             report.Print(parse.GetValue(json));
             return ExitCodes.Ok;
         }, cancellation);

@@ -18,6 +18,7 @@ internal static class FanoutBench
     private static readonly byte[] Marker = "~B~"u8.ToArray();
     private static readonly byte[] Probe = "~R~"u8.ToArray();
     private static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan MaxDrain = TimeSpan.FromSeconds(5);
 
     // Lines sent before this Stopwatch timestamp belong to the warm-up and give no latency sample.
     private static long _latencyEpoch;
@@ -25,6 +26,7 @@ internal static class FanoutBench
     public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, TimeSpan setupLimit, CancellationToken cancellation, bool stagger = false)
     {
         publishers = Math.Min(publishers, members);
+        string room = $"bench-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}";
         // Connecting is bounded too: a server with a tiny listen backlog can take long to accept a thousand members.
         using var setup = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         setup.CancelAfter(setupLimit);
@@ -37,10 +39,13 @@ internal static class FanoutBench
             sockets = await BenchSockets.ConnectManyAsync(target, members, setup.Token, batch: chatProtocol ? 100 : 4, connected: pace.Report);
             if (chatProtocol)
             {
-                // A name first means one join notice per member, and the pong says the server has it in the room.
+                // A room of the run's own, so real users in #lobby never see its lines (issue 16, item 9), and no
+                // names: guests cannot collide with anyone's name, nor with another run's. The pong says the server
+                // has the member in the room.
+                byte[] hello = Encoding.ASCII.GetBytes($"/join {room}\n/ping ready\n");
                 for (int i = 0; i < members; i++)
                 {
-                    await sockets[i].SendAsync(Encoding.ASCII.GetBytes($"/nick bench{i}\n/ping ready\n"), SocketFlags.None, setup.Token);
+                    await sockets[i].SendAsync(hello, SocketFlags.None, setup.Token);
                 }
             }
         }
@@ -99,7 +104,7 @@ internal static class FanoutBench
         {
             warmup.CancelAfter(WarmupTime);
             await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, Offset(p), window, members, batch, state, warmup.Token))));
-            await state.DrainAsync(Interlocked.Read(ref state.Sent) * (members - 1), TimeSpan.FromSeconds(2));
+            await state.DrainAsync(Interlocked.Read(ref state.Sent) * (members - 1), TimeSpan.FromSeconds(2), WarmupTime, cancellation);
             state.Reset();
             Volatile.Write(ref _latencyEpoch, Stopwatch.GetTimestamp());
         }
@@ -113,7 +118,9 @@ internal static class FanoutBench
             await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, Offset(p), window, members, batch, state, stop.Token))));
             double publishSeconds = clock.Elapsed.TotalSeconds;
             long expected = Interlocked.Read(ref state.Sent) * (members - 1);
-            await state.DrainAsync(expected, TimeSpan.FromSeconds(5));
+            // Lines still on their way after this are counted lost: a server that relays slower than the bench sent
+            // (a rate limit, say) must not stretch a 1-second run into minutes.
+            await state.DrainAsync(expected, TimeSpan.FromSeconds(5), duration < MaxDrain ? duration : MaxDrain, cancellation);
             long delivered = Interlocked.Read(ref state.Delivered) - deliveriesAtStart;
             foreach (var socket in sockets)
             {
@@ -403,13 +410,16 @@ internal static class FanoutBench
 
         public Task WaitUntilReadyAsync(CancellationToken cancellation) => _allReady.Task.WaitAsync(cancellation);
 
-        // Waits until every expected delivery arrived, or until nothing has arrived for the patience given.
-        public async Task DrainAsync(long expected, TimeSpan patience)
+        // Waits until every expected delivery arrived, until nothing has arrived for the patience given, or until
+        // the limit: deliveries that trickle in (a rate-limited server) would otherwise hold it for ever.
+        public async Task DrainAsync(long expected, TimeSpan patience, TimeSpan limit, CancellationToken cancellation)
         {
             long last = -1;
             var quiet = Stopwatch.StartNew();
-            while (Interlocked.Read(ref Delivered) < expected && quiet.Elapsed < patience)
+            var total = Stopwatch.StartNew();
+            while (Interlocked.Read(ref Delivered) < expected && quiet.Elapsed < patience && total.Elapsed < limit)
             {
+                cancellation.ThrowIfCancellationRequested();
                 long now = Interlocked.Read(ref Delivered);
                 if (now != last)
                 {
@@ -417,7 +427,7 @@ internal static class FanoutBench
                     quiet.Restart();
                 }
 
-                await Task.Delay(10);
+                await Task.Delay(10, cancellation);
             }
         }
     }
