@@ -68,6 +68,11 @@ public sealed partial class ParleyServer : IAsyncDisposable
         builder.WebHost.UseKestrelCore();
         builder.WebHost.UseSockets(sockets => sockets.Backlog = options.ListenBacklog);
 
+        if (options.SummaryInterval > TimeSpan.Zero)
+        {
+            builder.Services.AddHostedService<ServerSummary>();
+        }
+
         var listeners = new List<(ServiceKind, ListenOptions)>();
         var udpServices = new List<UdpService>();
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -75,20 +80,17 @@ public sealed partial class ParleyServer : IAsyncDisposable
             kestrel.AddServerHeader = false;
             foreach (var service in options.EffectiveServices.Where(s => !ServiceNames.IsUdp(s.Kind)))
             {
-                kestrel.Listen(new IPEndPoint(options.BindAddress, service.Port), listen =>
+                var listenerOptions = options.For(service);
+                kestrel.Listen(new IPEndPoint(listenerOptions.BindAddress, service.Port), listen =>
                 {
-                    if (options.TlsCertificate is { } certificate)
+                    if (listenerOptions.TlsCertificate is { } certificate)
                     {
                         // Connection middleware: TLS is unwrapped before the handler, which sees plain bytes.
                         listen.UseHttps(certificate);
                     }
 
-                    _ = service.Kind switch
-                    {
-                        ServiceKind.Chat => listen.UseConnectionHandler<ChatConnectionHandler>(),
-                        ServiceKind.Greet => listen.UseConnectionHandler<GreetConnectionHandler>(),
-                        _ => listen.UseConnectionHandler<EchoConnectionHandler>(),
-                    };
+                    var handler = CreateHandler(service.Kind, listen.ApplicationServices, listenerOptions);
+                    listen.Run(handler.OnConnectedAsync);
                     listeners.Add((service.Kind, listen));
                 });
             }
@@ -96,12 +98,13 @@ public sealed partial class ParleyServer : IAsyncDisposable
 
         foreach (var service in options.EffectiveServices.Where(s => ServiceNames.IsUdp(s.Kind)))
         {
-            var endPoint = new IPEndPoint(options.BindAddress, service.Port);
+            var endPoint = new IPEndPoint(options.For(service).BindAddress, service.Port);
             builder.Services.AddSingleton<IHostedService>(provider =>
             {
-                var udp = new UdpService(service.Kind, endPoint, options.MaxDatagramBytes, provider.GetRequiredService<ILogger<UdpService>>());
+                var logger = provider.GetRequiredService<ILogger<UdpService>>();
+                var udp = new UdpService(service.Kind, endPoint, options.MaxDatagramBytes, logger);
                 udpServices.Add(udp);
-                return udp;
+                return new UdpListener(udp, endPoint, options.MaxDatagramBytes, logger);
             });
         }
 
@@ -122,11 +125,14 @@ public sealed partial class ParleyServer : IAsyncDisposable
         }
 
         server.Endpoints = server.ReadBoundEndpoints(options);
-        if (options.TlsCertificate is { } tls)
+        foreach (var (service, endPoint) in options.EffectiveServices.Zip(server.Endpoints))
         {
-            // Users of a self-signed certificate check this fingerprint against what `parley chat --tls` shows them.
-            string fingerprint = string.Join(':', tls.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256).Select(b => b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
-            ConnectionLog.TlsCertificate(logger, tls.Subject, fingerprint, tls.NotAfter);
+            if (options.For(service).TlsCertificate is { } tls)
+            {
+                // Users of a self-signed certificate check this fingerprint against what `parley chat --tls` shows them.
+                string fingerprint = string.Join(':', tls.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256).Select(b => b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
+                ServerLog.ListenerTls(logger, ServiceNames.Of(service.Kind), EndpointText.Of(endPoint.EndPoint), tls.Subject, fingerprint, tls.NotAfter);
+            }
         }
 
         return server;
@@ -140,6 +146,20 @@ public sealed partial class ParleyServer : IAsyncDisposable
         await StopAsync();
         await _app.DisposeAsync();
     }
+
+    /// <summary>
+    /// The one place that names each TCP service's handler. Every listener gets an instance of its own, built with that
+    /// listener's options, so two chat listeners can differ in framing, TLS and limits while the handlers only ever
+    /// see "their" <see cref="ServerOptions"/>. Everything else they take comes from the container, shared.
+    /// </summary>
+    private static ConnectionHandler CreateHandler(ServiceKind kind, IServiceProvider services, ServerOptions listenerOptions) => kind switch
+    {
+        ServiceKind.Chat => ActivatorUtilities.CreateInstance<ChatConnectionHandler>(services, listenerOptions),
+        ServiceKind.Greet => ActivatorUtilities.CreateInstance<GreetConnectionHandler>(services, listenerOptions),
+        ServiceKind.Echo => ActivatorUtilities.CreateInstance<EchoConnectionHandler>(services, listenerOptions),
+        ServiceKind.UdpGreet or ServiceKind.UdpEcho => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a UDP service has no connection handler"),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a service without a handler"),
+    };
 
     private List<ServiceEndpoint> ReadBoundEndpoints(ServerOptions options)
     {
@@ -166,11 +186,18 @@ public sealed partial class ParleyServer : IAsyncDisposable
 
     private static string? DescribeStartFailure(Exception ex, ServerOptions options)
     {
+        // A UDP bind names its endpoint on the way out (UdpListener); Kestrel names it in its message.
+        string? udpEndPoint = null;
         for (var inner = ex; inner is not null; inner = inner.InnerException)
         {
+            if (inner is UdpBindException udp)
+            {
+                udpEndPoint = EndpointText.Of(udp.EndPoint);
+            }
+
             if (inner is SocketException socket)
             {
-                string where = AddressIn(ex.Message) ?? EndpointText.Of(options.BindAddress, 0);
+                string where = udpEndPoint ?? AddressIn(ex.Message) ?? EndpointText.Of(options.BindAddress, 0);
                 string why = socket.SocketErrorCode switch
                 {
                     SocketError.AddressAlreadyInUse => "address already in use",
@@ -194,6 +221,36 @@ public sealed partial class ParleyServer : IAsyncDisposable
 
     [GeneratedRegex(@"://(?<address>\S+?):?\s+address", RegexOptions.CultureInvariant)]
     private static partial Regex BindAddressPattern();
+
+    /// <summary>A UDP service's socket would not bind; the SocketException inside says why but not where.</summary>
+    private sealed class UdpBindException(IPEndPoint endPoint, SocketException inner) : Exception($"cannot bind UDP {endPoint}", inner)
+    {
+        public IPEndPoint EndPoint { get; } = endPoint;
+    }
+
+    /// <summary>Starts one UDP service: names its endpoint if it cannot bind, and logs that it serves once it can.</summary>
+    private sealed class UdpListener(UdpService service, IPEndPoint requested, int maxDatagramBytes, ILogger logger) : IHostedService, IDisposable
+    {
+        public async Task StartAsync(CancellationToken cancellationToken)
+        {
+            try
+            {
+                await service.StartAsync(cancellationToken);
+            }
+            catch (SocketException ex)
+            {
+                throw new UdpBindException(requested, ex);
+            }
+
+            // UDP has no connections to log, so without this line a UDP-only server's log would stay empty.
+            ServerLog.UdpServing(logger, ServiceNames.Of(service.Kind), EndpointText.Of(service.LocalEndPoint), maxDatagramBytes);
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => service.StopAsync(cancellationToken);
+
+        // The container disposes what it made, which is this wrapper, not the service inside it.
+        public void Dispose() => service.Dispose();
+    }
 
     // The process, not the host, decides when to stop: the CLI handles SIGINT/SIGTERM, the tests call StopAsync.
     private sealed class CallerOwnedLifetime : IHostLifetime

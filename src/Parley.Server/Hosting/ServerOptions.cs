@@ -1,4 +1,5 @@
 using System.Net;
+using Microsoft.Extensions.Logging;
 
 namespace Parley.Server.Hosting;
 
@@ -35,10 +36,16 @@ public enum HistoryMode
     Off,
 }
 
-/// <summary>One service to run and the port to run it on (0 picks a free one).</summary>
-public readonly record struct ServiceBinding(ServiceKind Kind, int Port);
+/// <summary>
+/// One service to run and the port to run it on (0 picks a free one). <paramref name="Options"/> are this listener's own
+/// options (a settings file's <c>listeners</c> entry: framing, TLS, limits), or null to use the process-wide ones.
+/// </summary>
+public readonly record struct ServiceBinding(ServiceKind Kind, int Port, ServerOptions? Options = null);
 
-/// <summary>Everything <c>parley serve</c> is told; validated by <see cref="Validate"/> before anything binds.</summary>
+/// <summary>
+/// Everything <c>parley serve</c> is told; validated by <see cref="Validate"/> before anything binds. This class is
+/// the one place where defaults are written: flags, variables, the settings file and docs read them from here.
+/// </summary>
 public sealed class ServerOptions
 {
     /// <summary>The port the tutorials use, and so the chat service's default.</summary>
@@ -50,6 +57,7 @@ public sealed class ServerOptions
     /// <summary>Defaults to loopback: exposing a server to the network must be asked for (<c>--bind 0.0.0.0</c>).</summary>
     public IPAddress BindAddress { get; set; } = IPAddress.Loopback;
 
+    /// <summary>Defaults to lines: the chat protocol. Raw is for the tutorials' programs, which send no newline.</summary>
     public Framing Framing { get; set; } = Framing.Line;
 
     /// <summary>A fixed reply for the echo service (the tutorials' "ok, 问题正在处理中..."); null echoes each message.</summary>
@@ -178,17 +186,46 @@ public sealed class ServerOptions
     /// <summary>Defaults to 64 KiB, the largest UDP payload that fits an IPv4 datagram.</summary>
     public int MaxDatagramBytes { get; set; } = 65507;
 
+    /// <summary>Defaults to Information: connections, names and refusals, which is what an operator reads.</summary>
+    public LogLevel LogLevel { get; set; } = LogLevel.Information;
+
+    /// <summary>
+    /// Defaults to 60 seconds: how often one Information line sums up the server (connections, messages per second), so
+    /// a quiet log still shows the server is alive and a busy one shows its load. Zero turns it off.
+    /// </summary>
+    public TimeSpan SummaryInterval { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>
+    /// Defaults to null. The settings file these options were read from (<c>--config</c>), as a full path: state the
+    /// server keeps without being told where (the history file) goes beside it.
+    /// </summary>
+    public string? ConfigFile { get; set; }
+
+    /// <summary>The options one listener runs with: its own when its binding has them, else these.</summary>
+    public ServerOptions For(ServiceBinding service) => service.Options ?? this;
+
+    /// <summary>
+    /// A copy for one listener to override (framing, TLS, limits). Lists are shared: allow, deny and the services are
+    /// process-wide, and nothing changes them once the server starts.
+    /// </summary>
+    public ServerOptions CopyForListener() => (ServerOptions)MemberwiseClone();
+
     public IReadOnlyList<ServiceBinding> EffectiveServices =>
         Services.Count > 0 ? Services : [new ServiceBinding(ServiceKind.Chat, DefaultChatPort)];
 
     /// <summary>Returns what is wrong in one line a user can act on, or null.</summary>
-    public string? Validate()
+    /// <param name="describe">
+    /// Names a setting (given as its flag without dashes, <c>max-line</c>) as the user gave it: <c>--max-line</c> by
+    /// default, <c>PARLEY_MAX_LINE</c> or <c>parley.json: maxLine</c> when it came from there.
+    /// </param>
+    public string? Validate(Func<string, string>? describe = null)
     {
+        describe ??= name => "--" + name;
         foreach (var service in Services)
         {
             if (service.Port is < 0 or > 65535)
             {
-                return $"--{ServiceNames.Of(service.Kind)}: port {service.Port} is not between 0 and 65535";
+                return $"{describe(ServiceNames.Of(service.Kind))}: port {service.Port} is not between 0 and 65535";
             }
         }
 
@@ -204,42 +241,32 @@ public sealed class ServerOptions
             return $"port {udpPorts.Key} is given to more than one UDP service";
         }
 
-        if (MaxLineBytes < 16)
-        {
-            return "--max-line must be at least 16 bytes";
-        }
+        return ValidateLimits(describe);
+    }
 
-        if (ListenBacklog < 1)
-        {
-            return "--backlog must be at least 1";
-        }
-
-        if (IdleTimeout < TimeSpan.Zero)
-        {
-            return "--idle-timeout must not be negative";
-        }
-
-        if (RateLimit < 0 || RateBurst < 1)
-        {
-            return "--rate-limit must not be negative and --rate-burst must be at least 1";
-        }
-
-        if (MaxConnections < 1)
-        {
-            return "--max-connections must be at least 1";
-        }
-
-        if (MaxConnectionsPerAddress < 1)
-        {
-            return "--max-per-address must be at least 1";
-        }
-
-        if (MaxBacklogBytes < 1024)
-        {
-            return "--max-backlog must be at least 1024 bytes";
-        }
-
-        return null;
+    /// <summary>The checks of one listener's options: <see cref="Validate"/> without the list of services.</summary>
+    internal string? ValidateLimits(Func<string, string> describe)
+    {
+        // A day is far beyond any sensible timeout, and keeps TimeSpan arithmetic on deadlines far from overflow.
+        const double Day = 86_400;
+        return MaxLineBytes < 16 ? $"{describe("max-line")} must be at least 16 bytes"
+            : ListenBacklog < 1 ? $"{describe("backlog")} must be at least 1"
+            : IdleTimeout < TimeSpan.Zero || IdleTimeout.TotalSeconds > Day ? $"{describe("idle-timeout")} must be between 0 and 86400 seconds"
+            : LineTimeout < TimeSpan.Zero || LineTimeout.TotalSeconds > Day ? $"{describe("line-timeout")} must be between 0 and 86400 seconds"
+            : RateLimit < 0 || !double.IsFinite(RateLimit) ? $"{describe("rate-limit")} must not be negative"
+            : RateBurst < 1 ? $"{describe("rate-burst")} must be at least 1"
+            : MaxConnections < 1 ? $"{describe("max-connections")} must be at least 1"
+            : MaxConnectionsPerAddress < 1 ? $"{describe("max-per-address")} must be at least 1"
+            : MaxBacklogBytes < 1024 ? $"{describe("max-backlog")} must be at least 1024 bytes"
+            : MaxOutputMemory < MaxBacklogBytes ? $"{describe("max-output-memory")} must be at least --max-backlog ({MaxBacklogBytes} bytes)"
+            : SlowReaderWait < TimeSpan.Zero || SlowReaderWait.TotalSeconds > Day ? $"{describe("slow-reader-wait")} must be between 0 and 86400 seconds"
+            : HistoryKeep < 0 ? $"{describe("history-keep")} must not be negative"
+            : HistoryDays < 0 ? $"{describe("history-days")} must not be negative"
+            : Replay is < 0 or > 10_000 ? $"{describe("replay")} must be between 0 and 10000 lines"
+            : PresenceLimit < 0 ? $"{describe("presence-limit")} must not be negative"
+            : History == HistoryMode.Sqlite && HistoryPath is { } path && Directory.Exists(path) ? $"{describe("history")}: {path} is a directory; give a file in it"
+            : SummaryInterval < TimeSpan.Zero || SummaryInterval.TotalSeconds > Day ? $"{describe("summary-interval")} must be between 0 and 86400 seconds"
+            : null;
     }
 }
 
