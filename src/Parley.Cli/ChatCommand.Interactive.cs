@@ -55,6 +55,7 @@ internal static partial class ChatCommand
                 editor.WriteAbove(renderer.Render(early));
             }
 
+            _beforeLastWords = editor.Close;
             var receiving = ReceiveAsync(events, editor.WriteAbove, e => Track(e, editor));
             // The members of the room, as irssi lists them on joining; it also fills Tab completion.
             await client.SendAsync("/who", stop.Token);

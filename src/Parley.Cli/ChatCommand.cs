@@ -49,7 +49,7 @@ internal static partial class ChatCommand
         await using var client = await ChatClient.ConnectAsync(target, name, room, cancellation, password, tls);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         await using var events = client.ReadEventsAsync(stop.Token).GetAsyncEnumerator(stop.Token);
-        var start = await ChatHandshake.RunAsync(client, events, name, password is not null, tls is not null, offerAnotherName: interactive, cancellation);
+        var start = await ChatHandshake.RunAsync(client, events, name, password is not null, tls is not null, offerAnotherName: interactive, stop, cancellation);
         if (start.Failure is { } failure)
         {
             return Cli.Fail(failure.Message, failure.ExitCode);
@@ -80,6 +80,7 @@ internal static partial class ChatCommand
         private volatile bool _leaving;
         // Why the server is about to close, when it said so: shutting down, or a kick.
         private volatile string? _closing;
+        private Action? _beforeLastWords;
 
         public async Task<int> RunScriptedAsync(IAsyncEnumerator<ChatEvent> events, CancellationTokenSource stop)
         {
@@ -180,6 +181,8 @@ internal static partial class ChatCommand
                 return ExitCodes.Ok;
             }
 
+            // The input line goes first, so the last words are not written into it.
+            _beforeLastWords?.Invoke();
             return Cli.Fail(_closing ?? $"connection to {target} lost", ExitCodes.Failure);
         }
 

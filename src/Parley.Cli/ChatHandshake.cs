@@ -30,7 +30,7 @@ internal static class ChatHandshake
     private const int NameAttempts = 9;
     private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
 
-    public static async Task<ChatStart> RunAsync(ChatClient client, IAsyncEnumerator<ChatEvent> events, string wanted, bool gavePassword, bool tls, bool offerAnotherName, CancellationToken cancellation)
+    public static async Task<ChatStart> RunAsync(ChatClient client, IAsyncEnumerator<ChatEvent> events, string wanted, bool gavePassword, bool tls, bool offerAnotherName, CancellationTokenSource stop, CancellationToken cancellation)
     {
         var target = client.Server;
         string? named = null;
@@ -46,13 +46,17 @@ internal static class ChatHandshake
         while (true)
         {
             bool more;
+            var moving = events.MoveNextAsync().AsTask();
             try
             {
                 var left = deadline - DateTime.UtcNow;
-                more = await events.MoveNextAsync().AsTask().WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellation);
+                more = await moving.WaitAsync(left > TimeSpan.Zero ? left : TimeSpan.Zero, cancellation);
             }
             catch (TimeoutException)
             {
+                // The read still pending must end before the reader can be disposed.
+                await stop.CancelAsync();
+                await moving.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
                 return ChatStart.Failed(NotChat(target), ExitCodes.Usage);
             }
             catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException)

@@ -154,7 +154,8 @@ internal sealed class LineEditor : IDisposable
                     return null;
                 }
 
-                if (outcome == KeyOutcome.Edit)
+                // A paste arrives as many keys at once: draw once they are all in, not once per key.
+                if (outcome == KeyOutcome.Edit && !KeysWaiting())
                 {
                     Draw();
                 }
@@ -549,8 +550,15 @@ internal sealed class LineEditor : IDisposable
 
     private void Compose(StringBuilder frame)
     {
-        int columns = Columns();
+        var (columns, height) = Size();
         var layout = LineLayout.Compute(_prompt, _text, _cursor, columns);
+        // A line taller than the screen (4 KiB is 52 rows at 80 columns) cannot be cleared from above once its
+        // first rows have scrolled off: only the rows around the cursor are drawn, one short of the screen's
+        // height so that the line above stays in view, as irssi scrolls its input line sideways.
+        int visible = Math.Max(1, height - 1);
+        int first = Math.Clamp(layout.CursorRow - visible + 1, 0, Math.Max(0, layout.Rows.Count - visible));
+        var rows = layout.Rows.Skip(first).Take(visible).ToList();
+        layout = layout with { Rows = rows, CursorRow = layout.CursorRow - first };
         for (int i = 0; i < layout.Rows.Count; i++)
         {
             if (i > 0)
@@ -580,16 +588,31 @@ internal sealed class LineEditor : IDisposable
         _drawn = true;
     }
 
-    private static int Columns()
+    private static bool KeysWaiting()
+    {
+        try
+        {
+            return Console.KeyAvailable;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
+    }
+
+    private static int Columns() => Size().Columns;
+
+    private static (int Columns, int Rows) Size()
     {
         try
         {
             int width = Console.WindowWidth;
-            return width > 0 ? width : 80;
+            int height = Console.WindowHeight;
+            return (width > 0 ? width : 80, height > 0 ? height : 24);
         }
         catch (IOException)
         {
-            return 80;
+            return (80, 24);
         }
     }
 
