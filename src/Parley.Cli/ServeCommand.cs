@@ -44,7 +44,9 @@ internal static class ServeCommand
             var given = new Dictionary<string, IReadOnlyList<string>>();
             foreach (var (setting, option) in flags)
             {
-                if (parse.GetResult(option) is null)
+                // A bool option reports an implicit "false" when absent; only what the user typed may win over the
+                // variable and the file.
+                if (parse.GetResult(option) is not { Implicit: false })
                 {
                     continue;
                 }

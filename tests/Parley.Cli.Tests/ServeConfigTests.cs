@@ -100,7 +100,7 @@ public sealed class ServeConfigTests : IDisposable
         { """{ "frobnicate": true }""", "FILE: unknown key 'frobnicate' (see docs/configuration.md)" },
         { """{ "maxLine": "big" }""", "FILE: maxLine: 'big' is not a whole number" },
         { """{ "maxLine": 8 }""", "FILE: maxLine must be at least 16 bytes" },
-        { """{ "limitLoopback": "yes please" }""", "FILE: limitLoopback: \"yes please\" is not true or false" },
+        { """{ "limitLoopback": "yes please" }""", "FILE: limitLoopback: 'yes please' is not true or false" },
         { """{ "chat": 0, "framing": "zigzag" }""", "FILE: framing: 'zigzag' is not line or raw" },
         { "{ \"chat\": 0,\n  \"maxLine\": }", "FILE: not valid JSON at line 2, column 14" },
         { """[1, 2]""", "FILE: the settings must be one JSON object, { \"key\": value, ... }" },

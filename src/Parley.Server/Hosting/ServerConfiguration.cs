@@ -300,8 +300,8 @@ public static class ServerConfiguration
                 (SettingShape.List, JsonValueKind.Array) => element.EnumerateArray().Select(item => item.ValueKind == JsonValueKind.String
                     ? item.GetString()!
                     : throw new SettingsException($"{label}: {item.GetRawText()} is not a text such as \"192.168.0.0/16\"")).ToList(),
-                (SettingShape.Switch, JsonValueKind.True or JsonValueKind.False) => [element.GetRawText()],
-                (SettingShape.Switch, _) => throw new SettingsException($"{label}: {element.GetRawText()} is not true or false"),
+                (SettingShape.Switch, JsonValueKind.True or JsonValueKind.False or JsonValueKind.Number) => [element.GetRawText()],
+                (SettingShape.Switch, not JsonValueKind.String) => throw new SettingsException($"{label}: {element.GetRawText()} is not true or false"),
                 (_, JsonValueKind.String) => [element.GetString()!],
                 (not SettingShape.List, JsonValueKind.Number) => [element.GetRawText()],
                 (SettingShape.List, _) => throw new SettingsException($"{label} must be a list such as [\"192.168.0.0/16\"]"),

@@ -108,6 +108,9 @@ public sealed class ServerSetting
     /// <summary>The default as a user would write it (read from <see cref="ServerOptions"/>), or null when there is none.</summary>
     public string? DefaultText => _defaultText(Defaults);
 
+    /// <summary>This setting's value in <paramref name="options"/>, written as a user would write it.</summary>
+    internal string? TextOf(ServerOptions options) => _defaultText(options);
+
     /// <summary>The service a <see cref="SettingShape.Port"/> setting starts.</summary>
     public ServiceKind? Service => Shape == SettingShape.Port ? ServiceKinds.Single(kind => ServiceNames.Of(kind) == Name) : null;
 
@@ -180,7 +183,7 @@ public sealed class ServerSetting
         Value("history", "PATH|memory|off", "Where rooms keep what was said: a SQLite file, memory (until exit) or off", perListener: false,
             o => o.History switch
             {
-                HistoryMode.Sqlite => o.HistoryPath ?? "a file in the user's data directory",
+                HistoryMode.Sqlite => o.HistoryPath ?? "history.db beside --config, else in the user's data directory",
                 HistoryMode.Memory => "memory",
                 HistoryMode.Off => "off",
                 _ => throw new ArgumentOutOfRangeException(nameof(o), o.History, "unknown history mode"),
