@@ -164,15 +164,20 @@ public sealed class ChatTerminalTests(ChatServerFixture server) : IClassFixture<
     [TerminalFact]
     public async Task AResizedTerminalShowsTheInputLineOnce()
     {
-        await using var terminal = await StartChatAsync(40, "resizer");
+        await using var bob = await server.JoinAsync("resizebob", "resize");
+        await using var terminal = await StartChatAsync(40, "resizer", "--room", "resize");
+        await ExpectArrivalAsync(bob, "resizer");
         await terminal.TypeAsync(new string('z', 60) + "END");
         await terminal.WaitForScreenAsync(s => s[^1].EndsWith("END", StringComparison.Ordinal), "the typed text");
         await terminal.ResizeAsync(25, 12);
         // Redrawn by the client (not just re-flowed by the terminal): the prompt's row is full at the new width.
-        var screen = await terminal.WaitForScreenAsync(s => s.Contains("[#lobby] " + new string('z', 16)) && s[^1].EndsWith("END", StringComparison.Ordinal), "the text redrawn at 25 columns");
-        Assert.Equal(1, screen.Count(l => l.StartsWith("[#lobby]", StringComparison.Ordinal)));
+        await terminal.WaitForScreenAsync(s => s.Contains("[#resize] " + new string('z', 15)) && s[^1].EndsWith("END", StringComparison.Ordinal), "the text redrawn at 25 columns");
+        // A line arriving after the resize clears every row of the input line, at the new width.
+        await bob.SendLineAsync("after");
+        var screen = await terminal.WaitForScreenAsync(s => s.Any(l => l.EndsWith("<resizebob> after", StringComparison.Ordinal)) && s[^1].EndsWith("END", StringComparison.Ordinal), "the line that arrived");
+        Assert.Equal(1, screen.Count(l => l.StartsWith("[#resize]", StringComparison.Ordinal)));
         Assert.Equal(1, screen.Count(l => l.EndsWith("END", StringComparison.Ordinal)));
-        Assert.Equal(60, screen.SkipWhile(l => !l.StartsWith("[#lobby]", StringComparison.Ordinal)).Sum(l => l.Count(c => c == 'z')));
+        Assert.Equal(60, screen.SkipWhile(l => !l.StartsWith("[#resize]", StringComparison.Ordinal)).Sum(l => l.Replace("[#resize]", "", StringComparison.Ordinal).Count(c => c == 'z')));
     }
 
     [TerminalFact]
