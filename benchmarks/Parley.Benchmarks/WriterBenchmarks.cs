@@ -9,7 +9,7 @@ namespace Parley.Benchmarks;
 
 /// <summary>
 /// A member's writer at work under load on a TLS connection: several lines queued since its last send, moved into the
-/// connection's pipe in one go (what <see cref="OutboundQueue.DrainAsync(PipeWriter)"/> does before each flush), then
+/// connection's pipe in one go (what <see cref="OutputWriter.DrainAsync(OutboundQueue, PipeWriter)"/> does before each flush), then
 /// consumed as the transport would. Per queued line this must cost little more than copying its bytes. Plain TCP
 /// connections skip this copy: their writer sends from the shared lines themselves.
 /// </summary>

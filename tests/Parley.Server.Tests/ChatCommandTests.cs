@@ -77,12 +77,22 @@ public class ChatCommandTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task AGuestWhoSaysNothingIsAnnouncedAfterTheGracePeriod()
+    public async Task AGuestThatOnlyListensIsToldWhoItIsAndIsAnnouncedOnlyWhenItSpeaks()
     {
         await using var watcher = await _server.JoinChatAsync("watcher");
         await using var guest = await _server.ConnectAsync();
-        string joined = await watcher.ExpectLineAsync(line => line.StartsWith("* guest-", StringComparison.Ordinal), "a guest joining");
-        Assert.Matches(@"^\* guest-\d+ joined #lobby$", joined);
+        string welcome = await guest.ExpectLineAsync(line => line.StartsWith("* you are guest-", StringComparison.Ordinal), "the private welcome");
+        Assert.Matches(@"^\* you are guest-\d+ in #lobby: /nick NAME to choose a name, /help for the commands$", welcome);
+        string guestName = welcome.Split(' ')[3];
+
+        // Listening costs the room nothing: the watcher hears of nobody, and still hears the guest once it speaks.
+        await watcher.SendLineAsync("/ping quiet");
+        await watcher.ExpectLineAsync("* pong quiet");
+        Assert.DoesNotContain(watcher.Seen, line => line.Contains(guestName, StringComparison.Ordinal));
+
+        await guest.SendLineAsync("hello");
+        await watcher.ExpectLineAsync($"* {guestName} joined #lobby");
+        await watcher.ExpectLineAsync($"<{guestName}> hello");
     }
 
     [Fact]

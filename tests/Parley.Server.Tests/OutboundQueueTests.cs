@@ -20,14 +20,14 @@ public class OutboundQueueTests
         var (near, far) = await Loopback.ConnectedPairAsync();
         using var nearSocket = near;
         using var farSocket = far;
-        var writing = toSocket ? queue.DrainAsync(near) : queue.DrainAsync(pipe.Writer);
+        var writing = toSocket ? OutputWriter.DrainAsync(queue, near) : OutputWriter.DrainAsync(queue, pipe.Writer);
         var reading = toSocket ? ReadToEndAsync(far) : ReadToEndAsync(pipe.Reader);
 
         await Task.WhenAll(Enumerable.Range(0, 4).Select(sender => Task.Run(() =>
         {
             for (int i = 0; i < PerSender; i++)
             {
-                Assert.True(queue.TryEnqueue(Encoding.ASCII.GetBytes($"{sender} {i}\n")));
+                Assert.Equal(EnqueueResult.Queued, queue.TryEnqueue(Encoding.ASCII.GetBytes($"{sender} {i}\n")));
             }
         }))).DefaultTimeout();
         queue.Complete();
@@ -52,12 +52,12 @@ public class OutboundQueueTests
     {
         var queue = new OutboundQueue(16);
         var pipe = new Pipe();
-        var writing = queue.DrainAsync(pipe.Writer);
+        var writing = OutputWriter.DrainAsync(queue, pipe.Writer);
         Assert.False(writing.IsCompleted);
 
-        Assert.True(queue.TryEnqueue("0123456789\n"u8.ToArray()));
-        Assert.False(queue.TryEnqueue("a line longer than the whole limit\n"u8.ToArray()));
-        Assert.True(queue.TryEnqueue("dropped quietly\n"u8.ToArray()));
+        Assert.Equal(EnqueueResult.Queued, queue.TryEnqueue("0123456789\n"u8.ToArray()));
+        Assert.Equal(EnqueueResult.Overflowed, queue.TryEnqueue("a line longer than the whole limit\n"u8.ToArray()));
+        Assert.Equal(EnqueueResult.Dropped, queue.TryEnqueue("dropped quietly\n"u8.ToArray()));
         Assert.True(queue.HasOverflowed);
         queue.EnqueueFinal("! too slow\n"u8.ToArray());
         queue.Complete();
@@ -78,7 +78,7 @@ public class OutboundQueueTests
         var queue = new OutboundQueue(long.MaxValue);
         foreach (byte[] line in lines)
         {
-            Assert.True(queue.TryEnqueue(line));
+            Assert.Equal(EnqueueResult.Queued, queue.TryEnqueue(line));
         }
 
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 0));
@@ -100,14 +100,14 @@ public class OutboundQueueTests
         var queue = new OutboundQueue(long.MaxValue);
         foreach (byte[] line in lines)
         {
-            Assert.True(queue.TryEnqueue(line));
+            Assert.Equal(EnqueueResult.Queued, queue.TryEnqueue(line));
         }
 
         var (near, far) = await Loopback.ConnectedPairAsync();
         using var nearSocket = near;
         using var farSocket = far;
         var reading = ReadToEndAsync(far);
-        var writing = queue.DrainAsync(near);
+        var writing = OutputWriter.DrainAsync(queue, near);
         queue.Complete();
         await writing.DefaultTimeout();
         near.Shutdown(SocketShutdown.Send);
@@ -122,7 +122,7 @@ public class OutboundQueueTests
         var (near, far) = await Loopback.ConnectedPairAsync();
         using var nearSocket = near;
         var queue = new OutboundQueue(long.MaxValue);
-        var writing = queue.DrainAsync(near);
+        var writing = OutputWriter.DrainAsync(queue, near);
         // Far more than the kernel buffers, so the writer is inside a send when the reset comes.
         byte[] line = Encoding.ASCII.GetBytes(new string('x', 64 * 1024) + "\n");
         for (int i = 0; i < 200; i++)

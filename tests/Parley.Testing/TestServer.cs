@@ -20,7 +20,8 @@ public sealed class TestServer : IAsyncDisposable
 
     public static async Task<TestServer> StartAsync(Action<ServerOptions> configure)
     {
-        var options = new ServerOptions();
+        // History in memory unless a test asks otherwise: the default SQLite file lives in the user's data directory.
+        var options = new ServerOptions { History = HistoryMode.Memory };
         configure(options);
         var server = await ParleyServer.StartAsync(options, logging => logging.ClearProviders()).DefaultTimeout();
         return new TestServer(server, options);
@@ -61,11 +62,17 @@ public sealed class TestServer : IAsyncDisposable
         {
             var client = await ConnectAsync();
             await client.SendLineAsync($"/nick {name}");
-            string? line = await client.ReadLineAsync();
-            if (line == $"* {name} joined #lobby")
+            string? line;
+            do
             {
-                return client;
+                // Replayed lines and the private welcome come first; a full server answers with one error line.
+                line = await client.ReadLineAsync();
+                if (line == $"* {name} joined #lobby")
+                {
+                    return client;
+                }
             }
+            while (line is not null && !line.StartsWith("! ", StringComparison.Ordinal));
 
             await client.DisposeAsync();
             Assert.False(deadline.IsCancellationRequested, $"no slot was freed; last answer: {line}");

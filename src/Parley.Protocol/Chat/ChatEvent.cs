@@ -44,6 +44,9 @@ public sealed record ChatEvent(ChatEventType Type, DateTimeOffset Timestamp)
     /// <summary>For <c>/who</c>: the members of the room.</summary>
     public IReadOnlyList<string>? Members { get; init; }
 
+    /// <summary>For <c>/who</c> in a room larger than the names listed: how many members it has.</summary>
+    public int? MemberCount { get; init; }
+
     /// <summary>For <c>/rooms</c>: every room and how many are in it.</summary>
     public IReadOnlyList<RoomCount>? Rooms { get; init; }
 

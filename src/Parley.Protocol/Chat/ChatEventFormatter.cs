@@ -5,22 +5,12 @@ using System.Text.Json;
 
 namespace Parley.Protocol.Chat;
 
-/// <summary>How the server writes to one connection, chosen with <c>/format text|json</c>.</summary>
-public enum ChatFormat
-{
-    Text,
-    Json,
-}
-
 /// <summary>Turns a <see cref="ChatEvent"/> into one LF-terminated line of wire bytes, in text or JSON format.</summary>
 public static class ChatEventFormatter
 {
     // The relaxed encoder writes 张康 as UTF-8 rather than \u escapes; it still escapes controls and quotes,
     // and nobody renders these lines as HTML.
     private static readonly JsonWriterOptions JsonOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
-
-    public static byte[] Format(ChatEvent chatEvent, ChatFormat format) =>
-        format == ChatFormat.Json ? FormatJson(chatEvent) : FormatText(chatEvent);
 
     /// <summary>
     /// The text line for an event. A replayed line starts with when it was said (UTC), so a reader tells it from
@@ -39,7 +29,9 @@ public static class ChatEventFormatter
         ChatEventType.Leave => e.Text.Length > 0 ? $"* {e.From} left #{e.Room} ({e.Text})" : $"* {e.From} left #{e.Room}",
         ChatEventType.Nick => $"* {e.From} is now known as {e.To}",
         ChatEventType.Error => $"! {e.Text}",
-        ChatEventType.Who => $"* members of #{e.Room}: {string.Join(", ", e.Members ?? [])}",
+        ChatEventType.Who => e.MemberCount is int count && count > (e.Members?.Count ?? 0)
+            ? $"* {count} members in #{e.Room}, the first {e.Members?.Count ?? 0}: {string.Join(", ", e.Members ?? [])}"
+            : $"* members of #{e.Room}: {string.Join(", ", e.Members ?? [])}",
         ChatEventType.Rooms => $"* rooms: {string.Join(", ", (e.Rooms ?? []).Select(r => $"#{r.Room} ({r.Members})"))}",
         ChatEventType.Pong => e.Text.Length > 0 ? $"* pong {e.Text}" : "* pong",
         ChatEventType.Topic => e.From.Length > 0 ? $"* {e.From} set the topic of #{e.Room}: {e.Text}" : $"* the topic of #{e.Room} is: {e.Text}",
@@ -74,6 +66,11 @@ public static class ChatEventFormatter
             if (e.History)
             {
                 json.WriteBoolean("history", true);
+            }
+
+            if (e.MemberCount is int memberCount)
+            {
+                json.WriteNumber("count", memberCount);
             }
 
             if (e.To is not null)

@@ -17,6 +17,8 @@ public enum ChatInputKind
     Oper,
     Kick,
     Ban,
+    Topic,
+    History,
     Unknown,
 }
 
@@ -65,6 +67,8 @@ public readonly record struct ChatInput(ChatInputKind Kind, string Argument, str
             "oper" => ChatInputKind.Oper,
             "kick" => ChatInputKind.Kick,
             "ban" => ChatInputKind.Ban,
+            "topic" => ChatInputKind.Topic,
+            "history" => ChatInputKind.History,
             _ => ChatInputKind.Unknown,
         };
 
@@ -78,6 +82,8 @@ public readonly record struct ChatInput(ChatInputKind Kind, string Argument, str
             case ChatInputKind.Quit:
             case ChatInputKind.Ping:
             case ChatInputKind.Oper:
+            case ChatInputKind.Topic:
+            case ChatInputKind.History:
                 return new(kind, string.Empty, remainder);
             case ChatInputKind.Unknown:
                 return new(kind, command, remainder);

@@ -1,225 +1,365 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
 using Parley.Protocol.Chat;
+using Parley.Server.Bus;
 using Parley.Server.Connections;
+using Parley.Server.History;
+using Parley.Server.Hosting;
 using Parley.Server.Logging;
+using Parley.Server.Names;
 
 namespace Parley.Server.Chat;
 
 /// <summary>
-/// Owns names (unique server-wide), rooms and membership. Changes happen under one lock and publish new
-/// immutable snapshots; relaying a message takes only its room's gate and never waits on a member.
+/// Membership and delivery on this node. Names live in the <see cref="INameRegistry"/>, room lines and presence go
+/// through the <see cref="IRoomBus"/> (which numbers them and hands them to every node, this one included), and what
+/// rooms keep goes to <see cref="IRoomHistory"/>. No lock is held across an await, and no wire text is made here:
+/// commands come back as <see cref="ChatResult"/>s and events as <see cref="ChatEvent"/>s for front ends to word.
 /// </summary>
-internal sealed partial class ChatHub
+internal sealed partial class ChatHub : IRoomBusSubscriber
 {
     public const string Lobby = "lobby";
 
-    private readonly Lock _gate = new();
-    private readonly Dictionary<string, ChatMember> _membersByKey = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, ChatRoom> _roomsByKey = new(StringComparer.Ordinal);
-    private readonly ChatRoom _rawRoom = new("raw");
-    private readonly TimeProvider _time;
-    private long _lastGuestNumber;
-    private bool _shuttingDown;
+    // /who in a room past the presence limit lists this many names and the count.
+    private const int WhoListLimit = 100;
 
-    public ChatHub(TimeProvider time)
+    private readonly ConcurrentDictionary<long, ChatMember> _local = new();
+    private readonly ConcurrentDictionary<string, ChatRoom> _rooms = new(StringComparer.Ordinal);
+    private readonly Lock _roomsGate = new();
+    private readonly Lock _evictionGate = new();
+    private readonly ServerOptions _options;
+    private readonly INameRegistry _names;
+    private readonly IRoomBus _bus;
+    private readonly IRoomHistory _history;
+    private readonly OutputBudget _budget;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly int _recentCapacity;
+    private long _lastMemberNumber;
+    private volatile bool _shuttingDown;
+
+    public ChatHub(ServerOptions options, INameRegistry names, IRoomBus bus, IRoomHistory history, OutputBudget budget, TimeProvider time, ILogger<ChatHub> logger)
     {
+        _options = options;
+        _names = names;
+        _bus = bus;
+        _history = history;
+        _budget = budget;
         _time = time;
-        _roomsByKey[ChatNames.Key(Lobby)] = new ChatRoom(Lobby);
+        _logger = logger;
+        // Replay comes from the room's newest lines in memory when it can (exact, and no disk read on a join); the
+        // store supplies older ones. With history off nothing is kept, in memory either.
+        _recentCapacity = options.History == HistoryMode.Off ? 0 : Math.Max(options.Replay, 64);
+        NodeId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        bus.Subscribe(this);
     }
+
+    /// <summary>This node's name: part of every <see cref="MemberRef"/> made here.</summary>
+    public string NodeId { get; }
+
+    public OutputBudget Budget => _budget;
+
+    public bool IsShuttingDown => _shuttingDown;
 
     private DateTimeOffset Now => _time.GetUtcNow();
 
-    /// <summary>Registers a new connection as <c>guest-N</c> in the lobby. It hears the room at once; the room hears of it later.</summary>
-    public ChatMember Connect(string remote, OutboundQueue queue)
+    /// <summary>Registers a new chat connection as <c>guest-N</c>, in no room yet. Nobody is told.</summary>
+    public async ValueTask<ChatMember> ConnectAsync(string remote, OutboundQueue queue, CancellationToken cancellation = default)
     {
-        lock (_gate)
+        var id = new MemberRef(NodeId, Interlocked.Increment(ref _lastMemberNumber));
+        string guest;
+        do
         {
-            string guest;
-            do
-            {
-                guest = $"guest-{++_lastGuestNumber}";
-            }
-            while (_membersByKey.ContainsKey(ChatNames.Key(guest)));
-
-            var member = new ChatMember(remote, guest, queue);
-            _membersByKey[ChatNames.Key(guest)] = member;
-            var lobby = _roomsByKey[ChatNames.Key(Lobby)];
-            lobby.Add(member);
-            member.Room = lobby;
-            if (_shuttingDown)
-            {
-                member.End("server shutting down", ShutdownNotice());
-            }
-
-            return member;
+            guest = $"guest-{await _names.NextGuestNumberAsync(cancellation)}";
         }
+        while (!await _names.TryClaimAsync(guest, id, cancellation));
+
+        return Register(new ChatMember(id, remote, guest, queue, _options.SlowReaderWait));
     }
 
-    /// <summary>Tells the room, and the member itself, that it joined. Does nothing the second time.</summary>
-    public void AnnounceJoin(ChatMember member)
+    /// <summary>Registers a connection that takes no name and joins no room (the raw tutorial room's members).</summary>
+    public ChatMember ConnectUnnamed(string remote, OutboundQueue queue) =>
+        Register(new ChatMember(new MemberRef(NodeId, Interlocked.Increment(ref _lastMemberNumber)), remote, remote, queue, _options.SlowReaderWait) { IsAnnounced = true });
+
+    private ChatMember Register(ChatMember member)
     {
-        lock (_gate)
+        _local[member.Id.Id] = member;
+        if (_shuttingDown)
         {
-            if (member.IsAnnounced || member.Room is not { } room)
-            {
-                return;
-            }
-
-            member.IsAnnounced = true;
-            Broadcast(room, new ChatEvent(ChatEventType.Join, Now) { Room = room.Name, From = member.Name }, except: null);
+            member.End("server shutting down", ShutdownNotice());
         }
-    }
 
-    /// <summary>A line of text from a member to everyone else in its room.</summary>
-    public void Say(ChatMember member, string text) => Relay(member, ChatEventType.Message, text);
+        return member;
+    }
 
     /// <summary>
-    /// Lines of text one read brought from a member, relayed as one: each recipient gets them in one queue entry,
-    /// in order and under consecutive ids, so a burst costs each recipient one enqueue instead of one per line.
+    /// Enters a room (created on first use): the member is first sent the room's recent lines and its topic, then
+    /// receives what is said live; the room is told if the member is announced and the room is small enough.
     /// </summary>
-    public void Say(ChatMember member, IReadOnlyList<string> texts)
+    public async ValueTask<(ChatResult Result, ChatRoom? Room)> EnterAsync(ChatMember member, string requested, CancellationToken cancellation = default)
     {
-        if (texts.Count == 1)
+        if (!ChatNames.TryNormalize(requested, out string roomName, out string problem))
         {
-            Say(member, texts[0]);
-            return;
+            return (ChatResult.Fail(ChatError.InvalidRoom, requested, problem), null);
         }
 
-        var room = member.Room;
-        if (room is null || texts.Count == 0)
+        string key = ChatNames.Key(roomName);
+        if (member.RoomByKey(key) is { } already)
         {
-            return;
+            return (ChatResult.Fail(ChatError.AlreadyInRoom, already.Name), already);
         }
 
-        ParleyMetrics.ChatMessages.Add(texts.Count);
-        lock (room.BroadcastGate)
+        await _bus.OpenRoomAsync(key, cancellation);
+        var room = EnteringRoom(key, roomName);
+        try
         {
-            var lines = new OutboundMessage[texts.Count];
-            var now = Now;
-            for (int i = 0; i < lines.Length; i++)
+            if (!room.TopicLoaded)
             {
-                lines[i] = RoomLine(room, member, ChatEventType.Message, texts[i], now);
+                room.Topic ??= await ReadTopicAsync(key, cancellation);
+                room.TopicLoaded = true;
             }
 
-            SendToRoom(room, OutboundMessage.Together(lines), except: member);
+            int replay = _options.History == HistoryMode.Off ? 0 : _options.Replay;
+            IReadOnlyList<ChatEvent> stored = replay > room.RecentCount ? await ReadStoredAsync(key, HistoryQuery.Latest(replay), cancellation) : [];
+            lock (room.DeliveryGate)
+            {
+                if (replay > 0)
+                {
+                    SendReplay(member, room, replay, stored);
+                }
+
+                room.AddLocal(member);
+                member.AddRoom(room);
+            }
+
+            if (room.Topic is { } topic)
+            {
+                member.Send(new OutboundMessage(topic with { From = string.Empty, Id = null, History = false }));
+            }
+
+            var notice = member.IsAnnounced ? new ChatEvent(ChatEventType.Join, Now) { Room = room.Name, From = member.Name } : null;
+            await _bus.PublishPresenceAsync(key, new PresenceChange(PresenceKind.Entered, room.Name, member.Id, member.Name, notice));
+        }
+        finally
+        {
+            room.EndEntering();
+        }
+
+        return (ChatResult.Ok, room);
+    }
+
+    // The newest lines of the room up to `count`: from memory, preceded by older ones from the store when memory has
+    // too few (after a restart). Lines said while the store was read are in memory, so nothing is missed.
+    private static void SendReplay(ChatMember member, ChatRoom room, int count, IReadOnlyList<ChatEvent> stored)
+    {
+        var recent = room.Recent(count);
+        long firstRecent = recent.Count > 0 ? recent[0].Id ?? long.MaxValue : long.MaxValue;
+        var older = stored.Where(line => line.Id < firstRecent).TakeLast(count - recent.Count);
+        foreach (var line in older.Concat(recent))
+        {
+            member.Send(new OutboundMessage(line.History ? line : line with { History = true }));
         }
     }
 
-    /// <summary>An action (<c>/me</c>) to everyone else in the member's room.</summary>
-    public void Act(ChatMember member, string text) => Relay(member, ChatEventType.Action, text);
+    /// <summary>Leaves one room; the room is told if the member was announced there.</summary>
+    public async ValueTask<ChatResult> LeaveAsync(ChatMember member, ChatRoom room, string reason)
+    {
+        if (!member.RemoveRoom(room))
+        {
+            return ChatResult.Fail(ChatError.NotInRoom, room.Name);
+        }
 
-    /// <summary>Takes a new name; returns what is wrong, or null.</summary>
-    public string? Rename(ChatMember member, string requested)
+        room.RemoveLocal(member);
+        var notice = member.IsAnnounced && !_shuttingDown
+            ? new ChatEvent(ChatEventType.Leave, Now) { Room = room.Name, From = member.Name, Text = reason }
+            : null;
+        await _bus.PublishPresenceAsync(room.Key, new PresenceChange(PresenceKind.Left, room.Name, member.Id, member.Name, notice));
+        return ChatResult.Ok;
+    }
+
+    /// <summary>
+    /// A guest that spoke or took a name is announced in every room it is in; until then it only listens and costs
+    /// its rooms nothing (PROTOCOL.md, presence at scale). Does nothing the second time.
+    /// </summary>
+    public async ValueTask IntroduceAsync(ChatMember member)
+    {
+        if (member.IsAnnounced)
+        {
+            return;
+        }
+
+        member.IsAnnounced = true;
+        foreach (var room in member.Rooms)
+        {
+            var notice = new ChatEvent(ChatEventType.Join, Now) { Room = room.Name, From = member.Name };
+            await _bus.PublishPresenceAsync(room.Key, new PresenceChange(PresenceKind.Introduced, room.Name, member.Id, member.Name, notice));
+        }
+    }
+
+    /// <summary>Takes a new name, unique across the chat. Its rooms are told if the member was announced.</summary>
+    public async ValueTask<ChatResult> RenameAsync(ChatMember member, string requested, CancellationToken cancellation = default)
     {
         if (!ChatNames.TryNormalize(requested, out string name, out string problem))
         {
-            return $"invalid name: {problem}";
+            return ChatResult.Fail(ChatError.InvalidName, requested, problem);
         }
 
-        lock (_gate)
+        string old = member.Name;
+        if (old == name)
         {
-            string key = ChatNames.Key(name);
-            if (_membersByKey.TryGetValue(key, out var holder) && holder != member)
+            return ChatResult.Ok;
+        }
+
+        if (!await _names.TryClaimAsync(name, member.Id, cancellation))
+        {
+            return ChatResult.Fail(ChatError.NameTaken, name);
+        }
+
+        if (ChatNames.Key(old) != ChatNames.Key(name))
+        {
+            await _names.ReleaseAsync(old, member.Id, cancellation);
+        }
+
+        member.Name = name;
+        foreach (var room in member.Rooms)
+        {
+            var notice = member.IsAnnounced ? new ChatEvent(ChatEventType.Nick, Now) { Room = room.Name, From = old, To = name } : null;
+            await _bus.PublishPresenceAsync(room.Key, new PresenceChange(PresenceKind.Renamed, room.Name, member.Id, name, notice));
+        }
+
+        return ChatResult.Ok;
+    }
+
+    /// <summary>
+    /// Lines of text (or actions) from a member to everyone else in a room, numbered in order and kept in history.
+    /// Returns once every local member that was behind has caught up (or been cut off): that wait is the flow
+    /// control that makes a publisher's reader, and through TCP the publisher, slow down.
+    /// </summary>
+    public async ValueTask<ChatResult> PublishAsync(ChatMember member, ChatRoom room, ChatEventType type, IReadOnlyList<string> texts)
+    {
+        if (texts.Count == 0)
+        {
+            return ChatResult.Ok;
+        }
+
+        var now = Now;
+        var lines = new ChatEvent[texts.Count];
+        for (int i = 0; i < lines.Length; i++)
+        {
+            lines[i] = new ChatEvent(type, now) { Room = room.Name, From = member.Name, Text = texts[i] };
+        }
+
+        if (await PublishLinesAsync(room, lines, member.Id) is { IsOk: false } failed)
+        {
+            return failed;
+        }
+
+        ParleyMetrics.ChatMessages.Add(lines.Length);
+        await HoldForBehindAsync(room);
+        return ChatResult.Ok;
+    }
+
+    /// <summary>Sets the room's topic; everyone in the room is told, the setter too, and history keeps it.</summary>
+    public async ValueTask<ChatResult> SetTopicAsync(ChatMember member, ChatRoom room, string text)
+    {
+        var line = new ChatEvent(ChatEventType.Topic, Now) { Room = room.Name, From = member.Name, Text = text };
+        return await PublishLinesAsync(room, [line], origin: default);
+    }
+
+    private async ValueTask<ChatResult> PublishLinesAsync(ChatRoom room, ChatEvent[] lines, MemberRef origin)
+    {
+        IReadOnlyList<ChatEvent> numbered;
+        try
+        {
+            numbered = await _bus.PublishLinesAsync(room.Key, lines, origin);
+        }
+        catch (BusUnavailableException ex)
+        {
+            ChatLog.BusUnavailable(_logger, room.Name, ex.Message);
+            return ChatResult.Fail(ChatError.BusUnavailable, room.Name, ex.Message);
+        }
+
+        foreach (var line in numbered)
+        {
+            _history.Append(room.Key, line);
+        }
+
+        return ChatResult.Ok;
+    }
+
+    // Flow control: wait for each member of the room on this node that is behind. Publishers on other nodes cannot
+    // be held back this way; their lines count against the member's backlog limit (docs/security.md).
+    private static async ValueTask HoldForBehindAsync(ChatRoom room)
+    {
+        var behind = room.Behind;
+        if (behind.Length == 0)
+        {
+            return;
+        }
+
+        foreach (var member in behind)
+        {
+            if (member.IsCutOff || !member.Queue.IsBehind)
             {
-                return $"the name {name} is taken";
+                room.ClearBehind(member);
+                continue;
             }
 
-            string old = member.Name;
-            if (old == name)
-            {
-                return null;
-            }
-
-            _membersByKey.Remove(ChatNames.Key(old));
-            _membersByKey[key] = member;
-            member.Name = name;
-            if (member.IsAnnounced && member.Room is { } room)
-            {
-                Broadcast(room, new ChatEvent(ChatEventType.Nick, Now) { Room = room.Name, From = old, To = name }, except: null);
-            }
-
-            return null;
+            await member.HoldPublisherAsync();
         }
     }
 
-    /// <summary>Leaves the current room for another, created on first use. Returns what is wrong, or null.</summary>
-    public string? Join(ChatMember member, string requested)
+    /// <summary>A private line to one user, wherever they are.</summary>
+    public async ValueTask<ChatResult> SendPrivateAsync(ChatMember from, string toName, string text, CancellationToken cancellation = default)
     {
-        if (!ChatNames.TryNormalize(requested.TrimStart('#'), out string roomName, out string problem))
+        if (await _names.FindAsync(toName, cancellation) is not { } to)
         {
-            return $"invalid room name: {problem.Replace("a name", "a room name", StringComparison.Ordinal)}";
+            return ChatResult.Fail(ChatError.NoSuchUser, toName);
         }
 
-        lock (_gate)
+        var line = new ChatEvent(ChatEventType.Private, Now) { From = from.Name, To = toName, Text = text };
+        try
         {
-            string key = ChatNames.Key(roomName);
-            if (member.Room is { } current && ChatNames.Key(current.Name) == key)
-            {
-                return $"you are already in #{current.Name}";
-            }
-
-            RemoveFromRoom(member, reason: string.Empty);
-            if (!_roomsByKey.TryGetValue(key, out var room))
-            {
-                room = new ChatRoom(roomName);
-                _roomsByKey[key] = room;
-            }
-
-            room.Add(member);
-            member.Room = room;
-            member.IsAnnounced = true;
-            Broadcast(room, new ChatEvent(ChatEventType.Join, Now) { Room = room.Name, From = member.Name }, except: null);
-            return null;
+            return await _bus.SendPrivateAsync(to, line) ? ChatResult.Ok : ChatResult.Fail(ChatError.NoSuchUser, toName);
+        }
+        catch (BusUnavailableException ex)
+        {
+            return ChatResult.Fail(ChatError.BusUnavailable, toName, ex.Message);
         }
     }
 
-    /// <summary>A private line to one user, wherever they are. Returns what is wrong, or null.</summary>
-    public string? SendPrivate(ChatMember from, string toName, string text)
+    /// <summary>The member leaves the server: every room it was in is told why, and its name is free again.</summary>
+    public async ValueTask DisconnectAsync(ChatMember member, string reason)
     {
-        if (Find(toName) is not { } target)
+        foreach (var room in member.Rooms)
         {
-            return $"no such user: {toName}";
+            await LeaveAsync(member, room, reason);
+            ForgetIfDeserted(room);
         }
 
-        target.Send(new OutboundMessage(new ChatEvent(ChatEventType.Private, Now) { From = from.Name, Text = text }));
-        return null;
-    }
-
-    /// <summary>The member leaves the server: its name is free again and its room is told why.</summary>
-    public void Disconnect(ChatMember member, string reason)
-    {
-        lock (_gate)
+        if (_local.TryRemove(member.Id.Id, out _) && member.Name != member.Remote)
         {
-            if (_membersByKey.TryGetValue(ChatNames.Key(member.Name), out var holder) && holder == member)
-            {
-                _membersByKey.Remove(ChatNames.Key(member.Name));
-            }
-
-            RemoveFromRoom(member, reason);
+            await _names.ReleaseAsync(member.Name, member.Id);
         }
     }
 
-    /// <summary>Cuts off the member with that name, telling it and its room who did it and why. Returns what is wrong, or null.</summary>
-    public string? Kick(ChatMember by, string name, string reason)
+    /// <summary>Cuts off the member with that name, wherever it is, telling it and its rooms who did it and why.</summary>
+    public async ValueTask<ChatResult> KickAsync(ChatMember by, string name, string reason, CancellationToken cancellation = default)
     {
-        if (Find(name) is not { } target)
+        if (await _names.FindAsync(name, cancellation) is not { } target)
         {
-            return $"no such user: {name}";
+            return ChatResult.Fail(ChatError.NoSuchUser, name);
         }
 
         string why = reason.Length > 0 ? $"kicked by {by.Name}: {reason}" : $"kicked by {by.Name}";
-        target.CutOff(why, $"disconnected: {why}");
-        return null;
+        await _bus.CutOffAsync(target, why, $"disconnected: {why}");
+        return ChatResult.Ok;
     }
 
-    /// <summary>Cuts off every member connected from <paramref name="address"/>; returns how many.</summary>
+    /// <summary>Cuts off every member on this node connected from <paramref name="address"/>; returns how many.</summary>
     public int KickAddress(System.Net.IPAddress address, ChatMember by)
     {
-        ChatMember[] targets;
-        lock (_gate)
-        {
-            targets = [.. _membersByKey.Values.Concat(_rawRoom.Members).Where(m => m.RemoteAddress?.Equals(address) == true)];
-        }
-
+        var targets = _local.Values.Where(m => m.RemoteAddress?.Equals(address) == true).ToArray();
         foreach (var target in targets)
         {
             target.CutOff($"banned by {by.Name}", $"disconnected: banned by {by.Name}");
@@ -228,115 +368,131 @@ internal sealed partial class ChatHub
         return targets.Length;
     }
 
-    public ChatEvent Who(ChatMember member)
+    /// <summary>Who is in the room, on every node; past the presence limit, the count and the first names.</summary>
+    public ChatEvent Who(ChatRoom room)
     {
-        var room = member.Room ?? throw new InvalidOperationException("a connected member is always in a room");
-        return new ChatEvent(ChatEventType.Who, Now) { Room = room.Name, Members = [.. room.Members.Select(m => m.Name)] };
+        int limit = room.RosterCount > _options.PresenceLimit ? WhoListLimit : int.MaxValue;
+        var (names, count) = room.RosterNames(limit);
+        return new ChatEvent(ChatEventType.Who, Now) { Room = room.Name, Members = names, MemberCount = count > names.Length ? count : null };
     }
 
     public ChatEvent Rooms()
     {
-        lock (_gate)
+        var rooms = _rooms.Values
+            .Select(r => new RoomCount(r.Name, r.RosterCount))
+            .Where(r => r.Members > 0 || r.Room == Lobby)
+            .OrderBy(r => r.Room, StringComparer.Ordinal)
+            .ToArray();
+        return new ChatEvent(ChatEventType.Rooms, Now) { Rooms = rooms };
+    }
+
+    /// <summary>The room's topic line, or null.</summary>
+    public static ChatEvent? TopicOf(ChatRoom room) => room.Topic;
+
+    /// <summary>A page of a room's history, oldest first, each line marked as history.</summary>
+    public async ValueTask<(ChatResult Result, IReadOnlyList<ChatEvent> Lines)> ReadHistoryAsync(ChatRoom room, HistoryQuery query, CancellationToken cancellation = default)
+    {
+        if (!_history.IsAvailable)
         {
-            var rooms = _roomsByKey.Values
-                .Select(r => new RoomCount(r.Name, r.Members.Length))
-                .OrderBy(r => r.Room, StringComparer.Ordinal)
-                .ToArray();
-            return new ChatEvent(ChatEventType.Rooms, Now) { Rooms = rooms };
+            return (ChatResult.Fail(ChatError.HistoryUnavailable, room.Name), []);
+        }
+
+        try
+        {
+            return (ChatResult.Ok, await _history.ReadAsync(room.Key, query, cancellation));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            ChatLog.HistoryFailed(_logger, room.Name, ex.Message);
+            return (ChatResult.Fail(ChatError.HistoryUnavailable, room.Name), []);
         }
     }
 
     /// <summary>Sends every chat connection <c>* server shutting down</c> and ends its session; new ones get the same.</summary>
     public int ShutDown()
     {
-        lock (_gate)
+        _shuttingDown = true;
+        var everyone = _local.Values.ToArray();
+        var notice = ShutdownNotice();
+        foreach (var member in everyone)
         {
-            _shuttingDown = true;
-            var everyone = _membersByKey.Values.Concat(_rawRoom.Members).ToArray();
-            var notice = ShutdownNotice();
-            foreach (var member in everyone)
-            {
-                member.End("server shutting down", notice);
-            }
-
-            return everyone.Length;
+            member.End("server shutting down", notice);
         }
+
+        return everyone.Length;
     }
 
     private static OutboundMessage ShutdownNotice() =>
         new(new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow) { Text = "server shutting down" });
 
-    private void Relay(ChatMember member, ChatEventType type, string text)
+    private async ValueTask<IReadOnlyList<ChatEvent>> ReadStoredAsync(string key, HistoryQuery query, CancellationToken cancellation)
     {
-        var room = member.Room;
-        if (room is null)
+        if (!_history.IsAvailable)
+        {
+            return [];
+        }
+
+        try
+        {
+            return await _history.ReadAsync(key, query, cancellation);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            ChatLog.HistoryFailed(_logger, key, ex.Message);
+            return [];
+        }
+    }
+
+    private async ValueTask<ChatEvent?> ReadTopicAsync(string key, CancellationToken cancellation)
+    {
+        try
+        {
+            return await _history.TopicAsync(key, cancellation);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            ChatLog.HistoryFailed(_logger, key, ex.Message);
+            return null;
+        }
+    }
+
+    // The room a member is about to enter; it cannot be forgotten until the member is in it.
+    private ChatRoom EnteringRoom(string key, string name)
+    {
+        lock (_roomsGate)
+        {
+            var room = _rooms.GetOrAdd(key, _ => new ChatRoom(key, name, _recentCapacity));
+            room.BeginEntering();
+            return room;
+        }
+    }
+
+    private ChatRoom RoomFor(string key, string name)
+    {
+        if (_rooms.TryGetValue(key, out var room))
+        {
+            return room;
+        }
+
+        lock (_roomsGate)
+        {
+            return _rooms.GetOrAdd(key, _ => new ChatRoom(key, name, _recentCapacity));
+        }
+    }
+
+    private void ForgetIfDeserted(ChatRoom room)
+    {
+        if (room.Name == Lobby || !room.IsDeserted)
         {
             return;
         }
 
-        ParleyMetrics.ChatMessages.Add(1);
-        lock (room.BroadcastGate)
+        lock (_roomsGate)
         {
-            SendToRoom(room, RoomLine(room, member, type, text, Now), except: member);
-        }
-    }
-
-    // A member's line in its room. Callers hold the room's broadcast gate: ids are handed out in the order sent.
-    private static OutboundMessage RoomLine(ChatRoom room, ChatMember member, ChatEventType type, string text, DateTimeOffset at) =>
-        new(new ChatEvent(type, at)
-        {
-            Room = room.Name,
-            From = member.Name,
-            Text = text,
-            Id = room.NextMessageId(),
-        });
-
-    // Callers hold _gate, so membership cannot change underneath; the room gate keeps notices in line with messages.
-    private static void Broadcast(ChatRoom room, ChatEvent chatEvent, ChatMember? except)
-    {
-        lock (room.BroadcastGate)
-        {
-            SendToRoom(room, new OutboundMessage(chatEvent), except);
-        }
-    }
-
-    // Callers hold the room's broadcast gate, so every member sees the room's lines in one order.
-    private static void SendToRoom(ChatRoom room, OutboundMessage message, ChatMember? except)
-    {
-        foreach (var recipient in room.Members)
-        {
-            if (recipient != except)
+            if (room.IsDeserted)
             {
-                recipient.Send(message);
+                _rooms.TryRemove(new KeyValuePair<string, ChatRoom>(room.Key, room));
             }
-        }
-    }
-
-    private ChatMember? Find(string name)
-    {
-        lock (_gate)
-        {
-            return _membersByKey.GetValueOrDefault(ChatNames.Key(name));
-        }
-    }
-
-    private void RemoveFromRoom(ChatMember member, string reason)
-    {
-        if (member.Room is not { } room)
-        {
-            return;
-        }
-
-        room.Remove(member);
-        member.Room = null;
-        if (member.IsAnnounced && !_shuttingDown)
-        {
-            Broadcast(room, new ChatEvent(ChatEventType.Leave, Now) { Room = room.Name, From = member.Name, Text = reason }, except: null);
-        }
-
-        if (room.Members.Length == 0 && room.Name != Lobby)
-        {
-            _roomsByKey.Remove(ChatNames.Key(room.Name));
         }
     }
 }

@@ -1,24 +1,42 @@
+using System.Diagnostics;
 using Parley.Protocol.Chat;
+using Parley.Protocol.Formats;
 using Parley.Server.Connections;
+using Parley.Server.Logging;
 
 namespace Parley.Server.Chat;
 
 /// <summary>
-/// One chat connection as the hub sees it: a name, a room, a format and an outbound queue. The hub changes
-/// name and room under its lock; everyone else only reads them.
+/// One chat connection as the hub sees it: an identity, a name, its rooms, a format and an outbound queue. The hub
+/// changes name and rooms; front ends choose the format.
 /// </summary>
 internal sealed class ChatMember : IDisposable
 {
-    private readonly CancellationTokenSource _cutOff = new();
-    private volatile ChatFormat _format = ChatFormat.Text;
-    private volatile string _cutOffReason = string.Empty;
+    // A member that is behind may hold its rooms' publishers back for the allowance in all, which refills at this
+    // share of real time: a reader that needs the room to wait more than a quarter of the time cannot keep up.
+    private const double AllowanceRefillRate = 0.25;
 
-    public ChatMember(string remote, string guestName, OutboundQueue queue)
+    private readonly CancellationTokenSource _cutOff = new();
+    private readonly Lock _paceGate = new();
+    private readonly double _allowanceCapacity;
+    private volatile ChatFormatter _format = TextFormatter.Instance;
+    private string _cutOffReason = string.Empty;
+    private ChatRoom[] _rooms = [];
+    private double _allowanceSeconds;
+    private long _allowanceAt;
+    private long _behindSince;
+
+    public ChatMember(MemberRef id, string remote, string name, OutboundQueue queue, TimeSpan slowReaderWait)
     {
+        Id = id;
         Remote = remote;
-        Name = guestName;
+        Name = name;
         Queue = queue;
+        _allowanceCapacity = _allowanceSeconds = slowReaderWait.TotalSeconds;
+        _allowanceAt = Stopwatch.GetTimestamp();
     }
+
+    public MemberRef Id { get; }
 
     public string Remote { get; }
 
@@ -30,42 +48,187 @@ internal sealed class ChatMember : IDisposable
 
     public string Name { get; internal set; }
 
-    public ChatRoom? Room { get; internal set; }
+    /// <summary>The rooms this member is in, as a snapshot.</summary>
+    public ChatRoom[] Rooms => Volatile.Read(ref _rooms);
 
-    /// <summary>False until the room has been told this member joined (see <see cref="Hosting.ServerOptions.NickGracePeriod"/>).</summary>
+    /// <summary>False while the member is a guest that only listens: its rooms have not been told it is there.</summary>
     public bool IsAnnounced { get; internal set; }
 
     /// <summary>True once the member gave the operator password (<c>/oper</c>): it may <c>/kick</c> and <c>/ban</c>.</summary>
     public bool IsOperator { get; set; }
 
-    public ChatFormat Format
+    /// <summary>How events are written to this member; the front end chooses.</summary>
+    public ChatFormatter Format
     {
         get => _format;
         set => _format = value;
     }
 
+    /// <summary>True for front ends whose frames are messages (WebSocket): a run of lines is queued one message at a time.</summary>
+    public bool FramedMessages { get; init; }
+
     /// <summary>Fires when the hub cuts this member off; the connection's reader ends on it.</summary>
     public CancellationToken CutOffToken => _cutOff.Token;
 
-    public string CutOffReason => _cutOffReason;
+    public string CutOffReason => Volatile.Read(ref _cutOffReason);
 
-    /// <summary>Queues an event for this member in its own format; cuts the member off if its backlog is full.</summary>
-    public void Send(OutboundMessage message)
+    public bool IsCutOff => CutOffReason.Length > 0;
+
+    internal void AddRoom(ChatRoom room)
     {
-        if (!Queue.TryEnqueue(message.GetBytes(Format)))
+        lock (_paceGate)
         {
-            CutOff("too slow", message: "disconnected: too slow");
+            Volatile.Write(ref _rooms, [.. _rooms, room]);
         }
     }
 
-    /// <summary>Cuts the member off with <c>! message</c>, and the room is told it left for <paramref name="reason"/>.</summary>
+    internal bool RemoveRoom(ChatRoom room)
+    {
+        lock (_paceGate)
+        {
+            if (Array.IndexOf(_rooms, room) < 0)
+            {
+                return false;
+            }
+
+            Volatile.Write(ref _rooms, Array.FindAll(_rooms, r => r != room));
+            return true;
+        }
+    }
+
+    public ChatRoom? RoomByKey(string key) => Array.Find(Rooms, r => r.Key == key);
+
+    /// <summary>
+    /// Queues a broadcast for this member in its own format and returns the bytes queued. Cuts the member off if its
+    /// backlog is full; <paramref name="behind"/> says the member is now behind and publishers should wait for it.
+    /// </summary>
+    public long Deliver(OutboundMessage message, out bool behind)
+    {
+        behind = false;
+        if (FramedMessages && message.Parts is { } parts)
+        {
+            long total = 0;
+            foreach (var part in parts)
+            {
+                total += Deliver(part, out bool partBehind);
+                behind |= partBehind;
+            }
+
+            return total;
+        }
+
+        byte[] bytes = message.GetBytes(Format);
+        switch (Queue.TryEnqueue(bytes))
+        {
+            case EnqueueResult.Queued:
+                return bytes.Length;
+            case EnqueueResult.Behind:
+                behind = true;
+                return bytes.Length;
+            case EnqueueResult.Overflowed:
+                ParleyMetrics.CutOffs.Add(1, new KeyValuePair<string, object?>("reason", "backlog"));
+                CutOff("too slow", message: "disconnected: too slow");
+                return 0;
+            case EnqueueResult.Dropped:
+                return 0;
+            default:
+                throw new UnreachableException();
+        }
+    }
+
+    /// <summary>Queues one event for this member alone (an answer, a private line, a notice), counted against the output budget.</summary>
+    public void Send(OutboundMessage message)
+    {
+        long queued = Deliver(message, out _);
+        Queue.Budget?.Reserve(queued);
+    }
+
+    /// <summary>
+    /// Holds a publisher back until this member has caught up. A member may hold its publishers back for the
+    /// allowance in all (refilling at a quarter of real time); one that needs longer is cut off as too slow, so the
+    /// room waits for it only briefly.
+    /// </summary>
+    public async ValueTask HoldPublisherAsync()
+    {
+        var caughtUp = Queue.WhenCaughtUpAsync();
+        if (caughtUp.IsCompleted)
+        {
+            return;
+        }
+
+        TimeSpan left;
+        long started = Stopwatch.GetTimestamp();
+        lock (_paceGate)
+        {
+            Refill(started);
+            if (_behindSince == 0)
+            {
+                _behindSince = started;
+            }
+
+            left = TimeSpan.FromSeconds(_allowanceSeconds) - Stopwatch.GetElapsedTime(_behindSince, started);
+        }
+
+        bool caughtUpInTime = false;
+        if (left > TimeSpan.Zero)
+        {
+            try
+            {
+                await caughtUp.WaitAsync(left);
+                caughtUpInTime = true;
+            }
+            catch (TimeoutException)
+            {
+                // Out of allowance: cut off below.
+            }
+        }
+
+        ParleyMetrics.PublisherHeldSeconds.Add(Stopwatch.GetElapsedTime(started).TotalSeconds);
+        if (caughtUpInTime)
+        {
+            EndBehind();
+            return;
+        }
+
+        ParleyMetrics.CutOffs.Add(1, new KeyValuePair<string, object?>("reason", "slow_reader"));
+        CutOff("too slow", message: "disconnected: too slow");
+    }
+
+    // The member caught up: the time it held its publishers back comes off its allowance, once per episode.
+    private void EndBehind()
+    {
+        lock (_paceGate)
+        {
+            if (_behindSince == 0)
+            {
+                return;
+            }
+
+            long now = Stopwatch.GetTimestamp();
+            Refill(now);
+            _allowanceSeconds = Math.Max(0, _allowanceSeconds - Stopwatch.GetElapsedTime(_behindSince, now).TotalSeconds);
+            _behindSince = 0;
+        }
+    }
+
+    private void Refill(long now)
+    {
+        _allowanceSeconds = Math.Min(_allowanceCapacity, _allowanceSeconds + (Stopwatch.GetElapsedTime(_allowanceAt, now).TotalSeconds * AllowanceRefillRate));
+        _allowanceAt = now;
+    }
+
+    /// <summary>Cuts the member off with <c>! message</c>, and its rooms are told it left for <paramref name="reason"/>.</summary>
     public void CutOff(string reason, string message) =>
         End(reason, new OutboundMessage(new ChatEvent(ChatEventType.Error, DateTimeOffset.UtcNow) { Text = message }));
 
     /// <summary>Ends the member's session from outside its own loop: a best-effort last line, then the reader stops.</summary>
     public void End(string reason, OutboundMessage lastLine)
     {
-        _cutOffReason = reason;
+        if (Interlocked.CompareExchange(ref _cutOffReason, reason, string.Empty) != string.Empty)
+        {
+            return;
+        }
+
         Queue.EnqueueFinal(lastLine.GetBytes(Format));
         Queue.Complete();
         try
@@ -80,49 +243,4 @@ internal sealed class ChatMember : IDisposable
     }
 
     public void Dispose() => _cutOff.Dispose();
-}
-
-/// <summary>
-/// An event on its way to many members. Each format is produced once, on first use, and the same bytes are
-/// shared by every recipient that uses it.
-/// </summary>
-internal sealed class OutboundMessage
-{
-    private readonly ChatEvent? _event;
-    private readonly OutboundMessage[]? _parts;
-    private byte[]? _text;
-    private byte[]? _json;
-
-    public OutboundMessage(ChatEvent chatEvent) => _event = chatEvent;
-
-    private OutboundMessage(byte[] bytes) => _text = _json = bytes;
-
-    private OutboundMessage(OutboundMessage[] parts) => _parts = parts;
-
-    /// <summary>Several messages that go to the same members, as one run of lines in each format.</summary>
-    public static OutboundMessage Together(OutboundMessage[] parts) => new(parts);
-
-    /// <summary>Bytes that go out as they are in every format: the raw chat room's chunks and notices.</summary>
-    public static OutboundMessage Raw(byte[] bytes) => new(bytes);
-
-    private ChatEvent Event => _event ?? throw new InvalidOperationException("a raw message has no event");
-
-    // A race here formats the same bytes twice at worst; that is cheaper than a lock on the relay path.
-    public byte[] GetBytes(ChatFormat format) => format == ChatFormat.Json
-        ? _json ??= _parts is null ? ChatEventFormatter.FormatJson(Event) : Concatenate(format)
-        : _text ??= _parts is null ? ChatEventFormatter.FormatText(Event) : Concatenate(format);
-
-    private byte[] Concatenate(ChatFormat format)
-    {
-        var parts = _parts!.Select(part => part.GetBytes(format)).ToArray();
-        var all = new byte[parts.Sum(part => part.Length)];
-        int at = 0;
-        foreach (byte[] part in parts)
-        {
-            part.CopyTo(all, at);
-            at += part.Length;
-        }
-
-        return all;
-    }
 }

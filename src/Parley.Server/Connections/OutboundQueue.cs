@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.IO.Pipelines;
 using System.Net.Sockets;
 using System.Threading.Tasks.Sources;
 
@@ -23,6 +22,9 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
 
     private readonly Lock _gate = new();
     private readonly long _maxPendingBytes;
+    private readonly long _behindBytes;
+    private readonly OutputBudget? _budget;
+    private TaskCompletionSource? _caughtUp;
     private List<byte[]>? _queued;
     private List<byte[]>? _spare;
     private ManualResetValueTaskSourceCore<bool> _wake = new() { RunContinuationsAsynchronously = true };
@@ -31,40 +33,114 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     private long _pendingBytes;
     private int _overflowed;
 
-    public OutboundQueue(long maxPendingBytes)
+    public OutboundQueue(long maxPendingBytes, long behindBytes = long.MaxValue, OutputBudget? budget = null)
     {
         _maxPendingBytes = maxPendingBytes;
+        _behindBytes = behindBytes;
+        _budget = budget;
     }
 
     public long PendingBytes => Volatile.Read(ref _pendingBytes);
 
+    /// <summary>The server-wide budget this queue's lines count against, if any.</summary>
+    public OutputBudget? Budget => _budget;
+
     /// <summary>True once a line did not fit: the member is too slow and is being cut off.</summary>
     public bool HasOverflowed => Volatile.Read(ref _overflowed) != 0;
 
+    /// <summary>True while more than the behind mark is queued: publishers should wait for this reader.</summary>
+    public bool IsBehind => PendingBytes > _behindBytes;
+
     /// <summary>
-    /// Queues a line unless that would pass the limit. Returns false exactly once, on the line that overflowed,
-    /// so the caller can cut the member off once; later lines are dropped quietly because the member is leaving.
+    /// Queues a line unless that would pass the limit. <see cref="EnqueueResult.Overflowed"/> comes exactly once,
+    /// on the line that overflowed, so the caller can cut the member off once; later lines are dropped quietly
+    /// because the member is leaving. The caller accounts queued lines to the output budget (once per broadcast,
+    /// not once per recipient).
     /// </summary>
-    public bool TryEnqueue(byte[] line)
+    public EnqueueResult TryEnqueue(byte[] line)
     {
         if (HasOverflowed)
         {
-            return true;
+            return EnqueueResult.Dropped;
         }
 
-        if (Interlocked.Add(ref _pendingBytes, line.Length) > _maxPendingBytes)
+        long pending = Interlocked.Add(ref _pendingBytes, line.Length);
+        if (pending > _maxPendingBytes)
         {
             Interlocked.Add(ref _pendingBytes, -line.Length);
-            return Interlocked.Exchange(ref _overflowed, 1) != 0;
+            return Interlocked.Exchange(ref _overflowed, 1) != 0 ? EnqueueResult.Dropped : EnqueueResult.Overflowed;
         }
 
         if (!Add(line))
         {
             // Completed: the connection is closing and the line has nowhere to go.
             Interlocked.Add(ref _pendingBytes, -line.Length);
+            return EnqueueResult.Dropped;
         }
 
-        return true;
+        return pending > _behindBytes ? EnqueueResult.Behind : EnqueueResult.Queued;
+    }
+
+    /// <summary>
+    /// Completes when no more than the behind mark is queued (the writer took the rest), or the queue is done.
+    /// Publishers held back for this reader await it; allocates only while the reader is behind.
+    /// </summary>
+    public Task WhenCaughtUpAsync()
+    {
+        lock (_gate)
+        {
+            if (_completed || PendingBytes <= _behindBytes)
+            {
+                return Task.CompletedTask;
+            }
+
+            _caughtUp ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            return _caughtUp.Task;
+        }
+    }
+
+    /// <summary>Drops every line still queued (the member is being cut off for memory) and returns the bytes freed.</summary>
+    public long DiscardQueued()
+    {
+        if (TakeQueued() is not { } lines)
+        {
+            return 0;
+        }
+
+        long dropped = 0;
+        foreach (byte[] line in lines)
+        {
+            dropped += line.Length;
+        }
+
+        Recycle(lines);
+        Taken(dropped);
+        return dropped;
+    }
+
+    /// <summary>The connection is gone: whatever was never taken leaves the output budget.</summary>
+    public void Abandon()
+    {
+        Complete();
+        DiscardQueued();
+    }
+
+    // Lines leave the backlog, and the server's budget, when the writer takes them.
+    private void Taken(long bytes)
+    {
+        long pending = Interlocked.Add(ref _pendingBytes, -bytes);
+        _budget?.Release(bytes);
+        if (pending <= _behindBytes && Volatile.Read(ref _caughtUp) is not null)
+        {
+            TaskCompletionSource? caughtUp;
+            lock (_gate)
+            {
+                caughtUp = _caughtUp;
+                _caughtUp = null;
+            }
+
+            caughtUp?.TrySetResult();
+        }
     }
 
     /// <summary>Queues a line past the limit and past overflow: a last word such as "disconnected: too slow".</summary>
@@ -73,6 +149,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         if (Add(line))
         {
             Interlocked.Add(ref _pendingBytes, line.Length);
+            _budget?.Reserve(line.Length);
         }
     }
 
@@ -80,13 +157,17 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     public void Complete()
     {
         bool wake;
+        TaskCompletionSource? caughtUp;
         lock (_gate)
         {
             _completed = true;
             wake = _writerWaiting;
             _writerWaiting = false;
+            caughtUp = _caughtUp;
+            _caughtUp = null;
         }
 
+        caughtUp?.TrySetResult();
         if (wake)
         {
             _wake.SetResult(false);
@@ -103,7 +184,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
 
         long written = CopyAll(lines, output);
         Recycle(lines);
-        Interlocked.Add(ref _pendingBytes, -written);
+        Taken(written);
         return written;
     }
 
@@ -163,48 +244,6 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         return written;
     }
 
-    /// <summary>
-    /// The connection's only writer: takes everything queued, writes it into the pipe, and flushes once, so a
-    /// burst of small lines becomes one send.
-    /// </summary>
-    public async Task DrainAsync(PipeWriter output)
-    {
-        while (await WaitForLinesAsync())
-        {
-            WriteQueuedTo(output);
-            var flush = await output.FlushAsync();
-            if (flush.IsCompleted || flush.IsCanceled)
-            {
-                return;
-            }
-        }
-    }
-
-    /// <summary>
-    /// The writer loop for a plain TCP socket: everything queued goes out in one gathered send straight from the
-    /// shared line arrays, with no copy into a pipe. Ends when the queue completes or the socket fails.
-    /// </summary>
-    public async Task DrainAsync(Socket socket)
-    {
-        while (await WaitForLinesAsync())
-        {
-            // To the back of the thread pool's queue before taking the lines: the other lines of a burst (other
-            // publishers' reads, queued behind the wake-ups of every member) then join this send instead of each
-            // making one of their own. At 1,000 members and 10 publishers at 100 lines/s this took p50 from 46-56 ms
-            // to 21-23 ms; sends were what the time went on.
-            await Task.Yield();
-            try
-            {
-                await SendQueuedAsync(socket);
-            }
-            catch (Exception failure) when (failure is SocketException or ObjectDisposedException)
-            {
-                // Reset, or aborted by the transport: the reader sees the same and ends the connection.
-                return;
-            }
-        }
-    }
-
     /// <summary>Sends every line queued now to <paramref name="socket"/>, in gathered sends of the shared arrays.</summary>
     public async ValueTask SendQueuedAsync(Socket socket)
     {
@@ -223,7 +262,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
             taken += line.Length;
         }
 
-        Interlocked.Add(ref _pendingBytes, -taken);
+        Taken(taken);
         try
         {
             await GatherSender.SendAllAsync(socket, lines);
@@ -241,8 +280,8 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     void IValueTaskSource<bool>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
         _wake.OnCompleted(continuation, state, token, flags);
 
-    // True when there are lines to write; false once completed and drained. Only the writer loop calls it.
-    private ValueTask<bool> WaitForLinesAsync()
+    // True when there are lines to write; false once completed and drained. Only the connection's writer calls it.
+    public ValueTask<bool> WaitForLinesAsync()
     {
         lock (_gate)
         {
@@ -291,4 +330,20 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
 
         return true;
     }
+}
+
+/// <summary>What became of a line offered to a member's queue.</summary>
+internal enum EnqueueResult
+{
+    /// <summary>Queued.</summary>
+    Queued,
+
+    /// <summary>Queued, and the reader is now behind: publishers should wait for it (flow control).</summary>
+    Behind,
+
+    /// <summary>Not queued: the backlog limit was passed just now. The member must be cut off.</summary>
+    Overflowed,
+
+    /// <summary>Not queued: the member is already leaving.</summary>
+    Dropped,
 }

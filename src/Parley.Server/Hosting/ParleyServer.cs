@@ -12,6 +12,7 @@ using Parley.Server.Chat;
 using Parley.Server.Connections;
 using Parley.Server.Echo;
 using Parley.Server.Greeting;
+using Parley.Server.Line;
 using Parley.Server.Logging;
 
 namespace Parley.Server.Hosting;
@@ -60,7 +61,7 @@ public sealed partial class ParleyServer : IAsyncDisposable
         configureLogging?.Invoke(builder.Logging);
         builder.Services.AddSingleton(options);
         builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddSingleton<ChatHub>();
+        ChatServices.Add(builder.Services, options);
         builder.Services.AddSingleton<ConnectionLimiter>();
         builder.Services.AddSingleton<ReadDeadlines>();
         builder.Services.AddSingleton<IHostLifetime, CallerOwnedLifetime>();
@@ -154,7 +155,8 @@ public sealed partial class ParleyServer : IAsyncDisposable
     /// </summary>
     private static ConnectionHandler CreateHandler(ServiceKind kind, IServiceProvider services, ServerOptions listenerOptions) => kind switch
     {
-        ServiceKind.Chat => ActivatorUtilities.CreateInstance<ChatConnectionHandler>(services, listenerOptions),
+        ServiceKind.Chat when listenerOptions.Framing == Framing.Raw => ActivatorUtilities.CreateInstance<RawChatConnectionHandler>(services, listenerOptions),
+        ServiceKind.Chat => ActivatorUtilities.CreateInstance<LineChatConnectionHandler>(services, listenerOptions),
         ServiceKind.Greet => ActivatorUtilities.CreateInstance<GreetConnectionHandler>(services, listenerOptions),
         ServiceKind.Echo => ActivatorUtilities.CreateInstance<EchoConnectionHandler>(services, listenerOptions),
         ServiceKind.UdpGreet or ServiceKind.UdpEcho => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a UDP service has no connection handler"),

@@ -82,12 +82,6 @@ public sealed class ServerOptions
     /// </summary>
     public long MaxBacklogBytes { get; set; } = 1024 * 1024;
 
-    /// <summary>
-    /// Defaults to 1 second: how long a new chat connection has to send <c>/nick</c> before the room is told a
-    /// guest joined. Scripts that send <c>/nick</c> first are then only ever seen by their chosen name.
-    /// </summary>
-    public TimeSpan NickGracePeriod { get; set; } = TimeSpan.FromSeconds(1);
-
     /// <summary>Defaults to 4 seconds, so the process exits within the 5 seconds the protocol promises.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(4);
 

@@ -33,8 +33,17 @@ internal static partial class ChatLog
     [LoggerMessage(20, LogLevel.Information, "{Remote} is now {Name}", EventName = "NickChanged")]
     public static partial void NickChanged(ILogger logger, string remote, string name);
 
-    [LoggerMessage(21, LogLevel.Information, "{Name} ({Remote}) cut off: outbound backlog passed {MaxBytes} bytes", EventName = "SlowConsumer")]
+    [LoggerMessage(21, LogLevel.Information, "{Name} ({Remote}) cut off as too slow: it fell behind its rooms for longer than allowed, or its backlog passed {MaxBytes} bytes", EventName = "SlowConsumer")]
     public static partial void SlowConsumer(ILogger logger, string name, string remote, long maxBytes);
+
+    [LoggerMessage(25, LogLevel.Warning, "{Name} ({Remote}) cut off: {PendingBytes} bytes queued and the output budget of {BudgetBytes} bytes is spent", EventName = "OutputBudgetEviction")]
+    public static partial void OutputBudgetEviction(ILogger logger, string name, string remote, long pendingBytes, long budgetBytes);
+
+    [LoggerMessage(26, LogLevel.Warning, "A line to #{Room} could not reach the other nodes: {Reason}", EventName = "BusUnavailable")]
+    public static partial void BusUnavailable(ILogger logger, string room, string reason);
+
+    [LoggerMessage(27, LogLevel.Warning, "History of {Room} could not be read: {Reason}", EventName = "HistoryFailed")]
+    public static partial void HistoryFailed(ILogger logger, string room, string reason);
 
     [LoggerMessage(23, LogLevel.Information, "Refused chat connection from {Remote}: {Reason}", EventName = "PasswordRefused")]
     public static partial void PasswordRefused(ILogger logger, string remote, string reason);

@@ -20,6 +20,10 @@ internal static class ParleyMetrics
 
     public static readonly Counter<long> SlowConsumerCutOffs = Meter.CreateCounter<long>("parley.chat.slow_consumer_cutoffs", description: "Members disconnected because their outbound backlog passed --max-backlog");
 
+    public static readonly Counter<long> CutOffs = Meter.CreateCounter<long>("parley.chat.cutoffs", description: "Members cut off by the delivery policy, by reason (backlog, slow_reader, output_budget)");
+
+    public static readonly Counter<double> PublisherHeldSeconds = Meter.CreateCounter<double>("parley.chat.publisher_held", unit: "s", description: "Time publishers' readers waited for members that were behind (flow control)");
+
     public static readonly Counter<long> IdleTimeouts = Meter.CreateCounter<long>("parley.connections.timeouts", description: "Connections closed by --idle-timeout or --line-timeout");
 
     public static readonly Counter<long> HistoryWriteFailures = Meter.CreateCounter<long>("parley.history.write_failures", description: "Room lines history did not keep: tagged reason=write_error (the disk failed) or queue_full (the disk fell behind)");

@@ -7,7 +7,7 @@ using Parley.Protocol.Text;
 using Parley.Server.Connections;
 using Parley.Server.Hosting;
 
-namespace Parley.Server.Chat;
+namespace Parley.Server.Line;
 
 /// <summary>
 /// With <c>--password</c>, a chat connection's first line must be <c>/pass SECRET</c>. Until it is, the connection

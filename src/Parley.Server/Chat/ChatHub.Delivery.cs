@@ -1,0 +1,149 @@
+using Parley.Protocol.Chat;
+using Parley.Server.Bus;
+using Parley.Server.Logging;
+
+namespace Parley.Server.Chat;
+
+// What the bus hands this node, delivered to the members here. Called under the bus's order for the room; each
+// delivery only queues, so no I/O happens on the publisher's thread.
+internal sealed partial class ChatHub
+{
+    public void OnRoomLines(string roomKey, IReadOnlyList<ChatEvent> lines, MemberRef origin)
+    {
+        if (!_rooms.TryGetValue(roomKey, out var room))
+        {
+            return;
+        }
+
+        OutboundMessage message;
+        if (lines.Count == 1)
+        {
+            message = new OutboundMessage(lines[0]);
+        }
+        else
+        {
+            // A burst from one read: each recipient gets it as one queue entry, in order and under consecutive ids.
+            var parts = new OutboundMessage[lines.Count];
+            for (int i = 0; i < parts.Length; i++)
+            {
+                parts[i] = new OutboundMessage(lines[i]);
+            }
+
+            message = OutboundMessage.Together(parts);
+        }
+
+        lock (room.DeliveryGate)
+        {
+            room.Remember(lines);
+            if (lines[^1].Type == ChatEventType.Topic)
+            {
+                room.Topic = lines[^1];
+            }
+
+            Deliver(room, message, except: origin);
+        }
+
+        EnforceBudget();
+    }
+
+    public void OnPresence(string roomKey, PresenceChange change)
+    {
+        var room = change.Kind == PresenceKind.Left ? _rooms.GetValueOrDefault(roomKey) : RoomFor(roomKey, change.RoomName);
+        if (room is null)
+        {
+            return;
+        }
+
+        lock (room.DeliveryGate)
+        {
+            room.ApplyToRoster(change);
+            if (change.Notice is { } notice)
+            {
+                // Past the presence limit nobody hears of arrivals, departures and renames but the member itself:
+                // telling N members of N arrivals costs N² lines.
+                if (room.RosterCount <= _options.PresenceLimit)
+                {
+                    Deliver(room, new OutboundMessage(notice), except: default);
+                }
+                else if (change.Member.Node == NodeId && _local.TryGetValue(change.Member.Id, out var self) && change.Kind != PresenceKind.Left)
+                {
+                    self.Send(new OutboundMessage(notice));
+                }
+            }
+        }
+
+        if (change.Kind == PresenceKind.Left)
+        {
+            ForgetIfDeserted(room);
+        }
+    }
+
+    public bool OnPrivate(MemberRef to, ChatEvent line)
+    {
+        if (to.Node != NodeId || !_local.TryGetValue(to.Id, out var member))
+        {
+            return false;
+        }
+
+        member.Send(new OutboundMessage(line));
+        return true;
+    }
+
+    public void OnCutOff(MemberRef member, string reason, string message)
+    {
+        if (member.Node == NodeId && _local.TryGetValue(member.Id, out var target))
+        {
+            target.CutOff(reason, message);
+        }
+    }
+
+    // Callers hold the room's delivery gate, so every member sees the room's lines in one order.
+    private void Deliver(ChatRoom room, OutboundMessage message, MemberRef except)
+    {
+        long queued = 0;
+        foreach (var recipient in room.LocalMembers)
+        {
+            if (recipient.Id != except)
+            {
+                queued += recipient.Deliver(message, out bool behind);
+                if (behind)
+                {
+                    room.MarkBehind(recipient);
+                }
+            }
+        }
+
+        _budget.Reserve(queued);
+    }
+
+    // Past the server's output budget, the members with the largest backlogs go first (Redis's maxmemory-clients):
+    // one member that stopped reading costs more than a thousand that keep up. One thread evicts at a time.
+    private void EnforceBudget()
+    {
+        if (!_budget.IsExceeded || !_evictionGate.TryEnter())
+        {
+            return;
+        }
+
+        try
+        {
+            while (_budget.IsExceeded)
+            {
+                var largest = _local.Values.Where(m => !m.IsCutOff).MaxBy(m => m.Queue.PendingBytes);
+                if (largest is null || largest.Queue.PendingBytes == 0)
+                {
+                    return;
+                }
+
+                ParleyMetrics.CutOffs.Add(1, new KeyValuePair<string, object?>("reason", "output_budget"));
+                ChatLog.OutputBudgetEviction(_logger, largest.Name, largest.Remote, largest.Queue.PendingBytes, _budget.MaxBytes);
+                largest.Queue.DiscardQueued();
+                largest.CutOff("too slow", "disconnected: too slow (the server's output memory is full)");
+            }
+        }
+        finally
+        {
+            _evictionGate.Exit();
+        }
+    }
+}

@@ -1,0 +1,205 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using Parley.Protocol.Chat;
+using Parley.Server.Connections;
+using Parley.Server.History;
+using Parley.Server.Hosting;
+using Parley.Server.Logging;
+
+namespace Parley.Server.Chat;
+
+/// <summary>
+/// The one place where chat commands mean something, for every front end: say, act, nick, join, part, msg, who,
+/// rooms, topic, history, oper, kick, ban, quit, and the rule that a guest is introduced when it first speaks or
+/// takes a name. Results are typed (<see cref="ChatResult"/>); each front end words them in its own protocol.
+/// </summary>
+/// <remarks>A session belongs to one connection and is called from its reader loop only, one command at a time.</remarks>
+internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions options, ConnectionLimiter limiter, ILogger logger)
+{
+    /// <summary>The most lines one history page may ask for (PROTOCOL.md).</summary>
+    public const int MaxHistoryPage = 500;
+
+    /// <summary>Lines a history page has when the client names no count.</summary>
+    public const int DefaultHistoryPage = 20;
+
+    public ChatMember Member { get; } = member;
+
+    /// <summary>The room plain lines go to, for front ends that have one (the line protocol); null before the first room.</summary>
+    public ChatRoom? CurrentRoom { get; private set; }
+
+    /// <summary>Enters the lobby, where every new line-protocol connection starts.</summary>
+    public async ValueTask<ChatResult> StartAsync() => await JoinAsync(ChatHub.Lobby);
+
+    /// <summary>Lines of text to a room; the first one introduces a guest.</summary>
+    public async ValueTask<ChatResult> SayAsync(ChatRoom room, IReadOnlyList<string> texts)
+    {
+        await hub.IntroduceAsync(Member);
+        return await hub.PublishAsync(Member, room, ChatEventType.Message, texts);
+    }
+
+    public async ValueTask<ChatResult> ActAsync(ChatRoom room, string text)
+    {
+        if (text.Length == 0)
+        {
+            return ChatResult.Fail(ChatError.MissingArgument, "me");
+        }
+
+        await hub.IntroduceAsync(Member);
+        return await hub.PublishAsync(Member, room, ChatEventType.Action, [text]);
+    }
+
+    /// <summary>Takes a name; a guest is introduced under it, so its rooms only ever see the name it chose.</summary>
+    public async ValueTask<ChatResult> NickAsync(string name)
+    {
+        if (name.Length == 0)
+        {
+            return ChatResult.Fail(ChatError.MissingArgument, "nick");
+        }
+
+        var result = await hub.RenameAsync(Member, name);
+        if (result.IsOk)
+        {
+            ChatLog.NickChanged(logger, Member.Remote, Member.Name);
+            await hub.IntroduceAsync(Member);
+        }
+
+        return result;
+    }
+
+    /// <summary>Enters a room as well as those the member is in (IRC, the web page); it becomes the current room.</summary>
+    public async ValueTask<ChatResult> JoinAsync(string room)
+    {
+        if (room.Length == 0)
+        {
+            return ChatResult.Fail(ChatError.MissingArgument, "join");
+        }
+
+        var (result, entered) = await hub.EnterAsync(Member, TrimChannelPrefix(room));
+        if (result.IsOk)
+        {
+            CurrentRoom = entered;
+        }
+
+        return result;
+    }
+
+    /// <summary>The line protocol's <c>/join</c>: enters the room and leaves the current one.</summary>
+    public async ValueTask<ChatResult> MoveAsync(string room)
+    {
+        var previous = CurrentRoom;
+        var result = await JoinAsync(room);
+        if (result.IsOk && previous is not null)
+        {
+            await hub.LeaveAsync(Member, previous, reason: string.Empty);
+        }
+
+        return result;
+    }
+
+    public async ValueTask<ChatResult> PartAsync(string room, string reason)
+    {
+        string key = ChatNames.Key(TrimChannelPrefix(room));
+        if (Member.RoomByKey(key) is not { } joined)
+        {
+            return ChatResult.Fail(ChatError.NotInRoom, TrimChannelPrefix(room));
+        }
+
+        var result = await hub.LeaveAsync(Member, joined, reason);
+        if (CurrentRoom == joined)
+        {
+            CurrentRoom = Member.Rooms.LastOrDefault();
+        }
+
+        return result;
+    }
+
+    /// <summary>A private line to one user, wherever they are.</summary>
+    public async ValueTask<ChatResult> MessageAsync(string to, string text)
+    {
+        if (to.Length == 0 || text.Length == 0)
+        {
+            return ChatResult.Fail(ChatError.MissingArgument, "msg");
+        }
+
+        return await hub.SendPrivateAsync(Member, to, text);
+    }
+
+    public ChatEvent Who(ChatRoom room) => hub.Who(room);
+
+    public ChatEvent Rooms() => hub.Rooms();
+
+    /// <summary>The room's topic line, or null when it has none.</summary>
+    public static ChatEvent? Topic(ChatRoom room) => ChatHub.TopicOf(room);
+
+    public async ValueTask<ChatResult> SetTopicAsync(ChatRoom room, string text)
+    {
+        await hub.IntroduceAsync(Member);
+        return await hub.SetTopicAsync(Member, room, text);
+    }
+
+    /// <summary>A page of the room's history, oldest first; <paramref name="query"/>'s limit must be 1 to 500.</summary>
+    public async ValueTask<(ChatResult Result, IReadOnlyList<ChatEvent> Lines)> HistoryAsync(ChatRoom room, HistoryQuery query)
+    {
+        if (query.Limit is < 1 or > MaxHistoryPage)
+        {
+            return (ChatResult.Fail(ChatError.InvalidHistoryRequest, "count", $"between 1 and {MaxHistoryPage}"), []);
+        }
+
+        if (query.Direction != HistoryDirection.Latest && query.Id < 0)
+        {
+            return (ChatResult.Fail(ChatError.InvalidHistoryRequest, "id", "a message id, 0 or more"), []);
+        }
+
+        return await hub.ReadHistoryAsync(room, query);
+    }
+
+    /// <summary>Grants operator rights for the right password; without an operator password nobody can become one.</summary>
+    public ChatResult Oper(string secret)
+    {
+        bool right = options.OperatorPassword is { } password
+            && CryptographicOperations.FixedTimeEquals(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes(password));
+        Member.IsOperator |= right;
+        ChatLog.OperatorAttempt(logger, Member.Remote, Member.Name, right);
+        return right ? ChatResult.Ok : ChatResult.Fail(ChatError.WrongOperatorPassword);
+    }
+
+    public async ValueTask<ChatResult> KickAsync(string name, string reason)
+    {
+        if (!Member.IsOperator)
+        {
+            return ChatResult.Fail(ChatError.NotOperator, "kick");
+        }
+
+        return name.Length == 0 ? ChatResult.Fail(ChatError.MissingArgument, "kick") : await hub.KickAsync(Member, name, reason);
+    }
+
+    /// <summary>Refuses an address until the server restarts and cuts off whoever is connected from it.</summary>
+    public (ChatResult Result, IPAddress? Address, int CutOff) Ban(string address)
+    {
+        if (!Member.IsOperator)
+        {
+            return (ChatResult.Fail(ChatError.NotOperator, "ban"), null, 0);
+        }
+
+        if (!IPAddress.TryParse(address, out var ip))
+        {
+            return (ChatResult.Fail(ChatError.InvalidAddress, address), null, 0);
+        }
+
+        if (ip.IsIPv4MappedToIPv6)
+        {
+            ip = ip.MapToIPv4();
+        }
+
+        limiter.Ban(ip);
+        return (ChatResult.Ok, ip, hub.KickAddress(ip, Member));
+    }
+
+    /// <summary>The member leaves every room and frees its name; the rooms are told why.</summary>
+    public ValueTask EndAsync(string reason) => hub.DisconnectAsync(Member, reason);
+
+    // IRC users and line users alike write #dev; the room is dev.
+    private static string TrimChannelPrefix(string room) => room.StartsWith('#') ? room[1..] : room;
+}

@@ -1,0 +1,333 @@
+using System.Buffers;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using Parley.Protocol.Chat;
+using Parley.Protocol.Formats;
+using Parley.Protocol.Text;
+using Parley.Server.Chat;
+using Parley.Server.History;
+using Parley.Server.Hosting;
+using Parley.Server.Logging;
+
+namespace Parley.Server.Line;
+
+/// <summary>
+/// The line protocol on one connection: each line is parsed (<see cref="ChatInput"/>), handed to the session, and
+/// the result worded as <c>! error</c> or <c>* notice</c>. Plain lines go to the current room; consecutive lines
+/// from one read go together, as one burst under consecutive ids.
+/// </summary>
+internal sealed class LineChatSink(ChatSession session, ServerOptions options, ILogger logger) : MemberSink(session.Member)
+{
+    private static readonly string[] Help =
+    [
+        "commands:",
+        "/nick NAME          take a name",
+        "/join ROOM          leave this room and enter ROOM",
+        "/who                the members of this room",
+        "/rooms              the rooms and how many are in each",
+        "/msg NAME text      a private message",
+        "/me text            an action",
+        "/topic [TEXT]       show or set this room's topic",
+        "/history [N]        the last N lines of this room (also: before ID [N], after ID [N])",
+        "/format text|json   how the server writes to you",
+        "/ping [token]       answered with pong, after everything you sent before it",
+        "/oper PASSWORD      become an operator (servers started with --oper-password)",
+        "/kick NAME [reason] operators: disconnect a user",
+        "/ban ADDRESS        operators: disconnect and refuse an IP address until restart",
+        "/quit [reason]      leave (so does the line: exit)",
+        "//text              sends /text",
+    ];
+
+    private readonly List<string> _pending = [];
+
+    /// <summary>Enters the lobby and tells the newcomer, privately, who and where it is and how to choose a name.</summary>
+    public override async ValueTask StartAsync()
+    {
+        var result = await session.StartAsync();
+        if (!result.IsOk)
+        {
+            Reply(result);
+            return;
+        }
+
+        Notice($"you are {Member.Name} in #{session.CurrentRoom!.Name}: /nick NAME to choose a name, /help for the commands");
+    }
+
+    public override async ValueTask EndAsync(string reason) => await session.EndAsync(reason);
+
+    public override async ValueTask OnBatchEndAsync() => await SayPendingAsync();
+
+    public override async ValueTask<bool> OnMessageAsync(ReadOnlySequence<byte> message)
+    {
+        var input = ChatInput.Parse(TextSanitizer.Sanitize(message));
+        if (input.Kind == ChatInputKind.Message)
+        {
+            if (input.Argument.Length > 0)
+            {
+                _pending.Add(input.Argument);
+            }
+
+            return true;
+        }
+
+        await SayPendingAsync();
+        return await DispatchAsync(input);
+    }
+
+    public override async ValueTask<bool> OnLineTooLongAsync()
+    {
+        await SayPendingAsync();
+        ConnectionLog.LineTooLong(logger, Member.Remote, options.MaxLineBytes);
+        Error($"line too long (max {options.MaxLineBytes} bytes)");
+        return true;
+    }
+
+    private async ValueTask SayPendingAsync()
+    {
+        if (_pending.Count == 0)
+        {
+            return;
+        }
+
+        var room = session.CurrentRoom;
+        var texts = _pending.ToArray();
+        _pending.Clear();
+        if (room is not null)
+        {
+            Reply(await session.SayAsync(room, texts));
+        }
+    }
+
+    private async ValueTask<bool> DispatchAsync(ChatInput input)
+    {
+        var room = session.CurrentRoom;
+        switch (input.Kind)
+        {
+            case ChatInputKind.Action:
+                Reply(room is null ? default : await session.ActAsync(room, input.Text));
+                break;
+            case ChatInputKind.Nick:
+                Reply(await session.NickAsync(input.Argument));
+                break;
+            case ChatInputKind.Join:
+                Reply(await session.MoveAsync(input.Argument));
+                break;
+            case ChatInputKind.Private:
+                Reply(await session.MessageAsync(input.Argument, input.Text));
+                break;
+            case ChatInputKind.Who when room is not null:
+                Member.Send(new OutboundMessage(session.Who(room)));
+                break;
+            case ChatInputKind.Rooms:
+                Member.Send(new OutboundMessage(session.Rooms()));
+                break;
+            case ChatInputKind.Topic when room is not null:
+                await TopicAsync(room, input.Text);
+                break;
+            case ChatInputKind.History when room is not null:
+                await HistoryAsync(room, input.Text);
+                break;
+            case ChatInputKind.Format:
+                SetFormat(input.Argument);
+                break;
+            case ChatInputKind.Help:
+                foreach (string line in Help)
+                {
+                    Notice(line);
+                }
+
+                break;
+            case ChatInputKind.Ping:
+                Member.Send(new OutboundMessage(new ChatEvent(ChatEventType.Pong, DateTimeOffset.UtcNow) { Text = input.Text }));
+                break;
+            case ChatInputKind.Oper:
+                var oper = session.Oper(input.Text);
+                if (oper.IsOk)
+                {
+                    Notice("you are now an operator");
+                }
+
+                Reply(oper);
+                break;
+            case ChatInputKind.Kick:
+                Reply(await session.KickAsync(input.Argument, input.Text));
+                break;
+            case ChatInputKind.Ban:
+                var (banned, address, cutOff) = session.Ban(input.Argument);
+                if (banned.IsOk)
+                {
+                    Notice($"banned {address} until the server restarts; {cutOff} connection(s) cut off");
+                }
+
+                Reply(banned);
+                break;
+            case ChatInputKind.Quit:
+                QuitReason = input.Text.Length > 0 ? input.Text : "quit";
+                return false;
+            case ChatInputKind.Unknown:
+                Error($"unknown command /{input.Argument} (try /help)");
+                break;
+            default:
+                // A room command before the member is in any room: cannot happen once started.
+                Error("you are not in a room (try /join ROOM)");
+                break;
+        }
+
+        return true;
+    }
+
+    private async ValueTask TopicAsync(ChatRoom room, string text)
+    {
+        if (text.Length > 0)
+        {
+            Reply(await session.SetTopicAsync(room, text));
+        }
+        else if (ChatSession.Topic(room) is { } topic)
+        {
+            Member.Send(new OutboundMessage(topic with { From = string.Empty, Id = null }));
+        }
+        else
+        {
+            Notice($"#{room.Name} has no topic (set one with /topic TEXT)");
+        }
+    }
+
+    private async ValueTask HistoryAsync(ChatRoom room, string arguments)
+    {
+        if (!TryParseHistory(arguments, out var query, out string problem))
+        {
+            Error(problem);
+            return;
+        }
+
+        var (result, lines) = await session.HistoryAsync(room, query);
+        if (!result.IsOk)
+        {
+            Reply(result);
+            return;
+        }
+
+        if (lines.Count == 0)
+        {
+            Notice($"no history of #{room.Name} there");
+            return;
+        }
+
+        var parts = new OutboundMessage[lines.Count];
+        for (int i = 0; i < parts.Length; i++)
+        {
+            parts[i] = new OutboundMessage(lines[i].History ? lines[i] : lines[i] with { History = true });
+        }
+
+        Member.Send(OutboundMessage.Together(parts));
+    }
+
+    /// <summary>Parses <c>[N]</c>, <c>before ID [N]</c> or <c>after ID [N]</c>.</summary>
+    internal static bool TryParseHistory(string arguments, out HistoryQuery query, out string problem)
+    {
+        const string Usage = "usage: /history [N] | /history before ID [N] | /history after ID [N]";
+        query = default;
+        problem = string.Empty;
+        string[] words = arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        var direction = HistoryDirection.Latest;
+        long id = 0;
+        int at = 0;
+        if (words.Length > 0 && (words[0].Equals("before", StringComparison.OrdinalIgnoreCase) || words[0].Equals("after", StringComparison.OrdinalIgnoreCase)))
+        {
+            direction = words[0].Equals("before", StringComparison.OrdinalIgnoreCase) ? HistoryDirection.Before : HistoryDirection.After;
+            if (words.Length < 2 || !long.TryParse(words[1], NumberStyles.None, CultureInfo.InvariantCulture, out id))
+            {
+                problem = words.Length < 2 ? Usage : $"'{words[1]}' is not a message id (a whole number, 0 or more)";
+                return false;
+            }
+
+            at = 2;
+        }
+
+        int count = ChatSession.DefaultHistoryPage;
+        if (words.Length > at)
+        {
+            if (words.Length > at + 1)
+            {
+                problem = Usage;
+                return false;
+            }
+
+            if (!int.TryParse(words[at], NumberStyles.None, CultureInfo.InvariantCulture, out count) || count is < 1 or > ChatSession.MaxHistoryPage)
+            {
+                problem = $"'{words[at]}' is not a count between 1 and {ChatSession.MaxHistoryPage}";
+                return false;
+            }
+        }
+
+        query = new HistoryQuery(direction, id, count);
+        return true;
+    }
+
+    private void SetFormat(string format)
+    {
+        ChatFormatter? formatter = format.ToLowerInvariant() switch
+        {
+            "text" => TextFormatter.Instance,
+            "json" => JsonFormatter.Instance,
+            _ => null,
+        };
+        if (formatter is null)
+        {
+            Error("usage: /format text|json");
+            return;
+        }
+
+        Member.Format = formatter;
+        Notice($"format is now {formatter.Name}");
+    }
+
+    private void Reply(ChatResult result)
+    {
+        if (!result.IsOk)
+        {
+            Error(LineWording.Describe(result));
+        }
+    }
+
+    private void Notice(string text) => Send(ChatEventType.Notice, text);
+
+    private void Error(string text) => Send(ChatEventType.Error, text);
+
+    private void Send(ChatEventType type, string text) =>
+        Member.Send(new OutboundMessage(new ChatEvent(type, DateTimeOffset.UtcNow) { Text = text, Room = session.CurrentRoom?.Name ?? string.Empty }));
+}
+
+/// <summary>The line protocol's words for what a command came to.</summary>
+internal static class LineWording
+{
+    public static string Describe(ChatResult result) => result.Error switch
+    {
+        ChatError.InvalidName => $"invalid name: {result.Detail}",
+        ChatError.NameTaken => $"the name {result.Subject} is taken",
+        ChatError.InvalidRoom => $"invalid room name: {result.Detail.Replace("a name", "a room name", StringComparison.Ordinal)}",
+        ChatError.AlreadyInRoom => $"you are already in #{result.Subject}",
+        ChatError.NotInRoom => $"you are not in #{result.Subject}",
+        ChatError.NoSuchUser => $"no such user: {result.Subject}",
+        ChatError.NotOperator => $"only operators may /{result.Subject} (see /oper)",
+        ChatError.WrongOperatorPassword => "wrong operator password",
+        ChatError.InvalidAddress => "usage: /ban ADDRESS (an IP address, such as 203.0.113.7)",
+        ChatError.MissingArgument => Usage(result.Subject),
+        ChatError.InvalidHistoryRequest => $"the {result.Subject} must be {result.Detail}",
+        ChatError.HistoryUnavailable => $"the history of #{result.Subject} is unavailable right now (chat goes on)",
+        ChatError.BusUnavailable => $"your line did not reach everyone: the other servers of this chat cannot be reached ({result.Detail})",
+        ChatError.TooLong => $"too long (max {result.Detail} bytes)",
+        ChatError.None => throw new ArgumentException("a successful result has nothing to word", nameof(result)),
+        _ => throw new ArgumentOutOfRangeException(nameof(result), result.Error, "a chat error the line protocol has no words for"),
+    };
+
+    private static string Usage(string command) => command switch
+    {
+        "me" => "usage: /me text",
+        "nick" => "usage: /nick NAME",
+        "join" => "usage: /join ROOM",
+        "msg" => "usage: /msg NAME text",
+        "kick" => "usage: /kick NAME [reason]",
+        _ => $"usage: /{command} needs more (try /help)",
+    };
+}

@@ -1,0 +1,124 @@
+using System.Buffers;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Parley.Server.Chat;
+using Parley.Server.Connections;
+using Parley.Server.Hosting;
+using Parley.Server.Logging;
+
+namespace Parley.Server.Line;
+
+/// <summary>
+/// What the line and raw chat front ends share around their own protocol: a member with a bounded queue, its writer,
+/// the reader loop, and the goodbye. A front end supplies how a member is made, what reads mean and how it leaves.
+/// </summary>
+internal abstract class MemberConnectionHandler(ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger logger)
+    : ServiceConnectionHandler(limiter, lifetime, logger)
+{
+    // How long a member that was cut off or told the server is stopping gets to take its last line before the socket is dropped.
+    private static readonly TimeSpan LastLineGrace = TimeSpan.FromSeconds(2);
+
+    protected ServerOptions Options { get; } = options;
+
+    protected ReadDeadlines Deadlines { get; } = deadlines;
+
+    /// <summary>The reader's sink for one member; the handler calls <see cref="MemberSink.StartAsync"/> before reading.</summary>
+    protected abstract ValueTask<MemberSink> OpenAsync(ConnectionContext connection, string remote, OutboundQueue queue, CancellationToken cancellation);
+
+    protected override async Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
+    {
+        if (!await AdmitAsync(connection, remote, cancellation))
+        {
+            return;
+        }
+
+        // Below the backlog limit, a quarter of it marks a reader as behind: publishers then wait for it (flow control).
+        var queue = new OutboundQueue(Options.MaxBacklogBytes, Options.MaxBacklogBytes / 4, Budget);
+        var writing = OutputWriter.StartAsync(connection, queue);
+        var sink = await OpenAsync(connection, remote, queue, cancellation);
+        var member = sink.Member;
+        try
+        {
+            // The session ends through the member, not the server-stopping token: on shutdown the hub first queues
+            // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
+            // so a reader listening to the stopping token itself could close its queue before the notice was in it.
+            await sink.StartAsync();
+            var rate = Options.RateLimit > 0 ? new TokenBucket(Options.RateLimit, Options.RateBurst, TimeProvider.System) : null;
+            await MessageReader.RunAsync(connection.Transport.Input, Options.Framing, Options.MaxLineBytes, sink, member.CutOffToken, Options.IdleTimeout, rate, Options.LineTimeout, Deadlines);
+        }
+        catch (PeerTimeoutException timeout)
+        {
+            ParleyMetrics.IdleTimeouts.Add(1);
+            member.CutOff(timeout.Reason, $"disconnected: {timeout.Message}");
+        }
+        catch (OperationCanceledException) when (member.CutOffToken.IsCancellationRequested)
+        {
+            // Cut off, stopped, or the client went away: the finally block below says goodbye either way.
+        }
+        finally
+        {
+            await sink.EndAsync(member.CutOffReason is { Length: > 0 } cut ? cut : sink.QuitReason);
+            if (member.CutOffReason == "too slow")
+            {
+                ParleyMetrics.SlowConsumerCutOffs.Add(1);
+                ChatLog.SlowConsumer(Logger, member.Name, remote, Options.MaxBacklogBytes);
+            }
+
+            queue.Complete();
+            await FinishWritingAsync(connection, writing);
+            queue.Abandon();
+            member.Dispose();
+        }
+    }
+
+    /// <summary>The server-wide output budget members' queues count against.</summary>
+    protected abstract OutputBudget Budget { get; }
+
+    /// <summary>Checks what must be checked before the connection becomes a member (a server password); false turns it away.</summary>
+    protected virtual ValueTask<bool> AdmitAsync(ConnectionContext connection, string remote, CancellationToken cancellation) => ValueTask.FromResult(true);
+
+    private static async Task FinishWritingAsync(ConnectionContext connection, Task writing)
+    {
+        try
+        {
+            await writing.WaitAsync(LastLineGrace);
+        }
+        catch (TimeoutException)
+        {
+            // A peer that does not read cannot hold the connection open: drop it, which ends the flush.
+            connection.Abort(new ConnectionAbortedException("the peer stopped reading"));
+        }
+        catch (Exception)
+        {
+            // The writer ends with the connection; how it ended was already logged by the transport.
+        }
+
+        try
+        {
+            await writing;
+        }
+        catch (Exception)
+        {
+            // As above.
+        }
+    }
+}
+
+/// <summary>A front end's reader side for one member: what its messages mean, and how it starts and leaves.</summary>
+internal abstract class MemberSink(ChatMember member) : IMessageSink
+{
+    public ChatMember Member { get; } = member;
+
+    public string QuitReason { get; protected set; } = "connection closed";
+
+    public virtual ValueTask StartAsync() => ValueTask.CompletedTask;
+
+    public abstract ValueTask EndAsync(string reason);
+
+    public abstract ValueTask<bool> OnMessageAsync(ReadOnlySequence<byte> message);
+
+    public abstract ValueTask<bool> OnLineTooLongAsync();
+
+    public virtual ValueTask OnBatchEndAsync() => ValueTask.CompletedTask;
+}
