@@ -287,8 +287,9 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         return ChatResult.Ok;
     }
 
-    // Flow control: wait for each member of the room on this node that is behind. Publishers on other nodes cannot
-    // be held back this way; their lines count against the member's backlog limit (docs/security.md).
+    // Flow control: wait for the members of the room on this node that are behind, all at once (a hundred stalled
+    // members cost the room one allowance, not a hundred). Publishers on other nodes cannot be held back this way;
+    // their lines count against the member's backlog limit (docs/security.md).
     private static async ValueTask HoldForBehindAsync(ChatRoom room)
     {
         var behind = room.Behind;
@@ -297,6 +298,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
             return;
         }
 
+        List<Task>? waits = null;
         foreach (var member in behind)
         {
             if (member.IsCutOff || !member.Queue.IsBehind)
@@ -305,7 +307,12 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
                 continue;
             }
 
-            await member.HoldPublisherAsync();
+            (waits ??= []).Add(member.HoldPublisherAsync().AsTask());
+        }
+
+        if (waits is not null)
+        {
+            await Task.WhenAll(waits);
         }
     }
 

@@ -38,7 +38,12 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
         "//text              sends /text",
     ];
 
+    // A burst from one read is relayed in runs of at most this much text, each followed by the flow-control wait:
+    // one read can hold a megabyte of lines, more than a reader's whole backlog.
+    private const int MaxRunChars = 16 * 1024;
+
     private readonly List<string> _pending = [];
+    private int _pendingChars;
 
     /// <summary>Enters the lobby and tells the newcomer, privately, who and where it is and how to choose a name.</summary>
     public override async ValueTask StartAsync()
@@ -65,6 +70,11 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
             if (input.Argument.Length > 0)
             {
                 _pending.Add(input.Argument);
+                _pendingChars += input.Argument.Length;
+                if (_pendingChars >= MaxRunChars)
+                {
+                    await SayPendingAsync();
+                }
             }
 
             return true;
@@ -92,6 +102,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
         var room = session.CurrentRoom;
         var texts = _pending.ToArray();
         _pending.Clear();
+        _pendingChars = 0;
         if (room is not null)
         {
             Reply(await session.SayAsync(room, texts));
