@@ -61,7 +61,9 @@ internal sealed partial class ChatHub
             {
                 // Past the presence limit nobody hears of arrivals, departures and renames but the member itself:
                 // telling N members of N arrivals costs N² lines.
-                if (room.RosterCount <= _options.PresenceLimit)
+                // A departure is judged by the room's size with the member still in it, as its arrival was.
+                int size = room.RosterCount + (change.Kind == PresenceKind.Left ? 1 : 0);
+                if (size <= _options.PresenceLimit)
                 {
                     Deliver(room, new OutboundMessage(notice), except: default);
                 }

@@ -1,9 +1,11 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Parley.Server.Bus;
 using Parley.Server.Connections;
 using Parley.Server.History;
 using Parley.Server.Hosting;
 using Parley.Server.Line;
+using Parley.Server.Logging;
 using Parley.Server.Names;
 
 namespace Parley.Server.Chat;
@@ -15,9 +17,68 @@ internal static class ChatServices
     {
         services.AddSingleton(new OutputBudget(options.MaxOutputMemory));
         services.AddSingleton<INameRegistry, InProcessNameRegistry>();
-        services.AddSingleton<IRoomHistory, NoRoomHistory>();
+        services.AddSingleton<HistorySlot>();
+        services.AddSingleton<IRoomHistory>(provider => provider.GetRequiredService<HistorySlot>());
         services.AddSingleton<IRoomBus, InProcessRoomBus>();
         services.AddSingleton<ChatHub>();
         services.AddSingleton<RawChatRoom>();
+    }
+
+    /// <summary>
+    /// Opens the history store the options name, before anything listens: a corrupt, locked or unwritable file stops
+    /// the start with one line (<see cref="HistoryUnavailableException"/>). A process with no chat service opens none.
+    /// </summary>
+    public static async Task OpenHistoryAsync(IServiceProvider services, ServerOptions options, CancellationToken cancellation)
+    {
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Server.History");
+        bool chat = options.EffectiveServices.Any(s => s.Kind == ServiceKind.Chat);
+        IRoomHistory store;
+        if (!chat || options.History == HistoryMode.Off)
+        {
+            store = new NoRoomHistory();
+        }
+        else if (options.History == HistoryMode.Memory)
+        {
+            store = new MemoryRoomHistory(options.HistoryKeep);
+        }
+        else
+        {
+            string path = options.HistoryPath ?? HistoryLocation.Default(options.ConfigFile);
+            var sqlite = await SqliteRoomHistory.OpenAsync(path, options.HistoryKeep, options.HistoryDays, logger, cancellation: cancellation);
+            var stats = await sqlite.StatsAsync(cancellation);
+            ChatLog.HistoryOpened(logger, path, stats.Rooms, stats.Lines);
+            store = sqlite;
+        }
+
+        services.GetRequiredService<HistorySlot>().Store = store;
+    }
+
+    // The store is opened asynchronously once the container is built (it needs the logger factory), but Kestrel makes
+    // the connection handlers, and so the hub, while the host is built: they get this stand-in, which passes every
+    // call to the store once it is open. The container disposes it, and it the store (flushing queued lines).
+    internal sealed class HistorySlot : IRoomHistory
+    {
+        private IRoomHistory? _store;
+
+        public IRoomHistory? Store
+        {
+            get => _store;
+            set => _store = value;
+        }
+
+        private IRoomHistory Open => _store ?? throw new InvalidOperationException("the history store is opened before the chat starts");
+
+        public bool IsAvailable => Open.IsAvailable;
+
+        public ValueTask<long> LastIdAsync(string roomKey, CancellationToken cancellation = default) => Open.LastIdAsync(roomKey, cancellation);
+
+        public void Append(string roomKey, Protocol.Chat.ChatEvent line) => Open.Append(roomKey, line);
+
+        public ValueTask<IReadOnlyList<Protocol.Chat.ChatEvent>> ReadAsync(string roomKey, HistoryQuery query, CancellationToken cancellation = default) =>
+            Open.ReadAsync(roomKey, query, cancellation);
+
+        public ValueTask<Protocol.Chat.ChatEvent?> TopicAsync(string roomKey, CancellationToken cancellation = default) => Open.TopicAsync(roomKey, cancellation);
+
+        public ValueTask DisposeAsync() => _store?.DisposeAsync() ?? ValueTask.CompletedTask;
     }
 }

@@ -12,6 +12,7 @@ using Parley.Server.Chat;
 using Parley.Server.Connections;
 using Parley.Server.Echo;
 using Parley.Server.Greeting;
+using Parley.Server.History;
 using Parley.Server.Line;
 using Parley.Server.Logging;
 
@@ -110,6 +111,16 @@ public sealed partial class ParleyServer : IAsyncDisposable
         }
 
         var app = builder.Build();
+        try
+        {
+            await ChatServices.OpenHistoryAsync(app.Services, options, cancellation);
+        }
+        catch (HistoryUnavailableException ex)
+        {
+            await app.DisposeAsync();
+            throw new ServerStartException(ex.Message, ex);
+        }
+
         var server = new ParleyServer(app, listeners, udpServices);
         var hub = app.Services.GetRequiredService<ChatHub>();
         var logger = app.Services.GetRequiredService<ILogger<ParleyServer>>();

@@ -42,6 +42,9 @@ internal static partial class ChatLog
     [LoggerMessage(26, LogLevel.Warning, "A line to #{Room} could not reach the other nodes: {Reason}", EventName = "BusUnavailable")]
     public static partial void BusUnavailable(ILogger logger, string room, string reason);
 
+    [LoggerMessage(28, LogLevel.Information, "History in {Path}: {Rooms} rooms, {Lines} lines", EventName = "HistoryOpened")]
+    public static partial void HistoryOpened(ILogger logger, string path, long rooms, long lines);
+
     [LoggerMessage(27, LogLevel.Warning, "History of {Room} could not be read: {Reason}", EventName = "HistoryFailed")]
     public static partial void HistoryFailed(ILogger logger, string room, string reason);
 
