@@ -33,6 +33,8 @@ public sealed class MemoryBoundTests
         {
             o.MaxBacklogBytes = MaxBacklogBytes;
             o.RateLimit = 0;
+            // What is measured is queued output; kept history is bounded on its own (--history-keep) and not at issue.
+            o.History = HistoryMode.Off;
         });
         await using var sender = await server.JoinChatAsync("sender");
         var endPoint = server.EndPointOf(ServiceKind.Chat);

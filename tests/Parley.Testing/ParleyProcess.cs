@@ -12,13 +12,15 @@ namespace Parley.Testing;
 public sealed class ParleyProcess : IAsyncDisposable
 {
     private readonly Process _process;
+    private readonly string? _dataHome;
     private readonly Channel<string> _stdout = Channel.CreateUnbounded<string>();
     private readonly StringBuilder _stderr = new();
     private readonly List<string> _stdoutSeen = [];
 
-    private ParleyProcess(Process process)
+    private ParleyProcess(Process process, string? dataHome)
     {
         _process = process;
+        _dataHome = dataHome;
     }
 
     public int Id => _process.Id;
@@ -60,6 +62,15 @@ public sealed class ParleyProcess : IAsyncDisposable
         }
 
         start.Environment["NO_COLOR"] = "1";
+        // Each process gets a data directory of its own, so `serve`'s default history file is the real default
+        // location, and servers that tests run side by side do not share (and lock) one file.
+        string? dataHome = null;
+        if (!environment.ContainsKey("XDG_DATA_HOME"))
+        {
+            dataHome = Directory.CreateTempSubdirectory("parley-data-").FullName;
+            start.Environment["XDG_DATA_HOME"] = dataHome;
+        }
+
         foreach (var (name, value) in environment)
         {
             start.Environment[name] = value;
@@ -67,7 +78,7 @@ public sealed class ParleyProcess : IAsyncDisposable
 
         var process = Process.Start(start) ?? throw new InvalidOperationException("could not start parley");
         process.StandardInput.AutoFlush = true;
-        var result = new ParleyProcess(process);
+        var result = new ParleyProcess(process, dataHome);
         process.OutputDataReceived += (_, e) =>
         {
             if (e.Data is null)
@@ -182,6 +193,17 @@ public sealed class ParleyProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+        if (_dataHome is not null)
+        {
+            try
+            {
+                Directory.Delete(_dataHome, recursive: true);
+            }
+            catch (IOException)
+            {
+                // Left for the system's temp cleaner; never worth failing a test over.
+            }
+        }
     }
 
     // Tests build in the same configuration as the CLI; its output sits beside ours in the source tree.

@@ -16,6 +16,9 @@ internal sealed class ChatMember : IDisposable
     // share of real time: a reader that needs the room to wait more than a quarter of the time cannot keep up.
     private const double AllowanceRefillRate = 0.25;
 
+    // A wait this short is the writer's turn on the thread pool coming round, not a slow reader: it costs no allowance.
+    private static readonly TimeSpan FreeWait = TimeSpan.FromMilliseconds(50);
+
     private readonly CancellationTokenSource _cutOff = new();
     private readonly Lock _paceGate = new();
     private readonly double _allowanceCapacity;
@@ -166,7 +169,7 @@ internal sealed class ChatMember : IDisposable
                 _behindSince = started;
             }
 
-            left = TimeSpan.FromSeconds(_allowanceSeconds) - Stopwatch.GetElapsedTime(_behindSince, started);
+            left = TimeSpan.FromSeconds(_allowanceSeconds) + FreeWait - Stopwatch.GetElapsedTime(_behindSince, started);
         }
 
         bool caughtUpInTime = false;
@@ -206,7 +209,12 @@ internal sealed class ChatMember : IDisposable
 
             long now = Stopwatch.GetTimestamp();
             Refill(now);
-            _allowanceSeconds = Math.Max(0, _allowanceSeconds - Stopwatch.GetElapsedTime(_behindSince, now).TotalSeconds);
+            var charged = Stopwatch.GetElapsedTime(_behindSince, now) - FreeWait;
+            if (charged > TimeSpan.Zero)
+            {
+                _allowanceSeconds = Math.Max(0, _allowanceSeconds - charged.TotalSeconds);
+            }
+
             _behindSince = 0;
         }
     }

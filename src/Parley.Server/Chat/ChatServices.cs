@@ -45,12 +45,20 @@ internal static class ChatServices
         {
             string path = options.HistoryPath ?? HistoryLocation.Default(options.ConfigFile);
             var sqlite = await SqliteRoomHistory.OpenAsync(path, options.HistoryKeep, options.HistoryDays, logger, cancellation: cancellation);
-            var stats = await sqlite.StatsAsync(cancellation);
-            ChatLog.HistoryOpened(logger, path, stats.Rooms, stats.Lines);
             store = sqlite;
         }
 
         services.GetRequiredService<HistorySlot>().Store = store;
+    }
+
+    /// <summary>Says where history is kept and how much it holds; once the server listens, so a failed start stays one line.</summary>
+    public static async Task LogHistoryAsync(IServiceProvider services, CancellationToken cancellation)
+    {
+        if (services.GetRequiredService<HistorySlot>().Store is SqliteRoomHistory sqlite)
+        {
+            var stats = await sqlite.StatsAsync(cancellation);
+            ChatLog.HistoryOpened(services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Server.History"), sqlite.Path, stats.Rooms, stats.Lines);
+        }
     }
 
     // The store is opened asynchronously once the container is built (it needs the logger factory), but Kestrel makes

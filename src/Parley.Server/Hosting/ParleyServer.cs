@@ -137,6 +137,7 @@ public sealed partial class ParleyServer : IAsyncDisposable
         }
 
         server.Endpoints = server.ReadBoundEndpoints(options);
+        await ChatServices.LogHistoryAsync(app.Services, cancellation);
         foreach (var (service, endPoint) in options.EffectiveServices.Zip(server.Endpoints))
         {
             if (options.For(service).TlsCertificate is { } tls)

@@ -33,8 +33,9 @@ internal abstract class MemberConnectionHandler(ServerOptions options, ReadDeadl
             return;
         }
 
-        // Below the backlog limit, a quarter of it marks a reader as behind: publishers then wait for it (flow control).
-        var queue = new OutboundQueue(Options.MaxBacklogBytes, Options.MaxBacklogBytes / 4, Budget);
+        // Half the backlog limit marks a reader as behind: publishers then wait for it (flow control), and the other
+        // half takes what publishers already had in hand, so a reader that keeps up never reaches the limit.
+        var queue = new OutboundQueue(Options.MaxBacklogBytes, Options.MaxBacklogBytes / 2, Budget);
         var writing = OutputWriter.StartAsync(connection, queue);
         var sink = await OpenAsync(connection, remote, queue, cancellation);
         var member = sink.Member;
