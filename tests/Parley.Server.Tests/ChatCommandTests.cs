@@ -238,4 +238,18 @@ public class ChatCommandTests : IAsyncLifetime
         Assert.Equal("leave", leave.RootElement.GetProperty("type").GetString());
         Assert.Equal("alice", leave.RootElement.GetProperty("from").GetString());
     }
+
+    [Fact]
+    public async Task JsonClientsGetErrorsWithACodeTheyCanTestInsteadOfEnglish()
+    {
+        await using var alice = await _server.JoinChatAsync("alice");
+        await using var json = await _server.ConnectAsync();
+        await json.SendLineAsync("/format json");
+
+        await json.SendLineAsync("/nick ALICE");
+        string taken = await json.ExpectLineAsync(l => l.Contains("\"type\":\"error\"", StringComparison.Ordinal), "the error");
+        Assert.Contains("\"code\":\"name_taken\"", taken, StringComparison.Ordinal);
+        await json.SendLineAsync("/history before x");
+        Assert.Contains("\"code\":\"invalid_history_request\"", await json.ExpectLineAsync(l => l.Contains("\"type\":\"error\"", StringComparison.Ordinal), "the second error"), StringComparison.Ordinal);
+    }
 }

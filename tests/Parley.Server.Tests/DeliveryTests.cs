@@ -144,4 +144,84 @@ public sealed class DeliveryTests
         await first.ExpectLineAsync("* pong after");
         Assert.DoesNotContain(first.Seen, l => l.Contains("fourth", StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task AReaderSteadilySlowerThanTheRoomIsCutOffWithinTheBoundAndTheOthersLoseNothing()
+    {
+        const int Lines = 100_000;
+        string payload = new('s', 100);
+        await using var server = await TestServer.StartAsync([ServiceKind.Chat], Framing.Line, o =>
+        {
+            o.RateLimit = 0;
+            o.History = HistoryMode.Off;
+        });
+        var endPoint = server.EndPointOf(ServiceKind.Chat);
+        await using var sender = await server.JoinChatAsync("sender");
+
+        using var fastSocket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        await fastSocket.ConnectAsync(endPoint).DefaultTimeout();
+        using var fast = new StreamReader(new NetworkStream(fastSocket, ownsSocket: false), new UTF8Encoding(false));
+        await fastSocket.SendAsync("/nick fast\n"u8.ToArray());
+
+        // About 100 KB/s, steadily: a real reader on a poor link, a small fraction of what the room sends.
+        using var slow = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { ReceiveBufferSize = 4096 };
+        await slow.ConnectAsync(endPoint).DefaultTimeout();
+        await slow.SendAsync("/nick slow\n"u8.ToArray());
+        await sender.ExpectLineAsync("* slow joined #lobby");
+        using var stop = new CancellationTokenSource();
+        var slowReading = Task.Run(async () =>
+        {
+            var buffer = new byte[1024];
+            try
+            {
+                while (!stop.IsCancellationRequested && await slow.ReceiveAsync(buffer) > 0)
+                {
+                    await Task.Delay(10, stop.Token);
+                }
+            }
+            catch (Exception ex) when (ex is OperationCanceledException or SocketException)
+            {
+                // The test is over, or the server let go of the slow reader.
+            }
+        });
+
+        var started = System.Diagnostics.Stopwatch.StartNew();
+        var sending = Task.Run(async () =>
+        {
+            var batch = new StringBuilder();
+            for (int i = 0; i < Lines; i++)
+            {
+                batch.Append(i).Append(' ').Append(payload).Append('\n');
+                if (batch.Length > 64 * 1024 || i == Lines - 1)
+                {
+                    await sender.SendAsync(Encoding.UTF8.GetBytes(batch.ToString()));
+                    batch.Clear();
+                }
+            }
+        });
+
+        TimeSpan? slowLeftAfter = null;
+        int next = 0;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        while (next < Lines)
+        {
+            string line = await fast.ReadLineAsync(deadline.Token) ?? throw new Xunit.Sdk.XunitException($"the fast reader was cut off after {next} lines");
+            if (line == "* slow left #lobby (too slow)")
+            {
+                slowLeftAfter = started.Elapsed;
+            }
+            else if (line.StartsWith("<sender> ", StringComparison.Ordinal))
+            {
+                Assert.Equal($"<sender> {next} {payload}", line);
+                next++;
+            }
+        }
+
+        await sending.DefaultTimeout();
+        stop.Cancel();
+        await slowReading.DefaultTimeout();
+        Assert.NotNull(slowLeftAfter);
+        // The allowance is 2 s of holding the room back; the rest is the reader's first backlog filling.
+        Assert.True(slowLeftAfter < TimeSpan.FromSeconds(8), $"the slow reader held the room for {slowLeftAfter}");
+    }
 }

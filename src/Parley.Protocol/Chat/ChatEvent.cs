@@ -50,6 +50,12 @@ public sealed record ChatEvent(ChatEventType Type, DateTimeOffset Timestamp)
     /// <summary>For <c>/rooms</c>: every room and how many are in it.</summary>
     public IReadOnlyList<RoomCount>? Rooms { get; init; }
 
+    /// <summary>
+    /// For errors and some notices: what happened, as a word a program can test (<c>name_taken</c>, <c>too_slow</c>,
+    /// <c>shutting_down</c>), so clients need not match English text. JSON only.
+    /// </summary>
+    public string? Code { get; init; }
+
     /// <summary>True when the line is replayed from the room's history rather than said now.</summary>
     public bool History { get; init; }
 }

@@ -68,6 +68,11 @@ public static class ChatEventFormatter
                 json.WriteBoolean("history", true);
             }
 
+            if (e.Code is not null)
+            {
+                json.WriteString("code", e.Code);
+            }
+
             if (e.MemberCount is int memberCount)
             {
                 json.WriteNumber("count", memberCount);

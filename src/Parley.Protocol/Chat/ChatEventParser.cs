@@ -40,6 +40,7 @@ public static class ChatEventParser
                 To = StringOf(root, "to"),
                 Id = root.TryGetProperty("id", out var id) && id.TryGetInt64(out long value) ? value : null,
                 History = root.TryGetProperty("history", out var history) && history.ValueKind == JsonValueKind.True,
+                Code = StringOf(root, "code"),
                 Members = root.TryGetProperty("members", out var members) && members.ValueKind == JsonValueKind.Array
                     ? members.EnumerateArray().Select(m => TextSanitizer.Sanitize(m.GetString() ?? string.Empty)).ToArray()
                     : null,

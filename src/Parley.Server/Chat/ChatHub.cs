@@ -430,7 +430,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     }
 
     private static OutboundMessage ShutdownNotice() =>
-        new(new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow) { Text = "server shutting down" });
+        new(new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow) { Text = "server shutting down", Code = "shutting_down" });
 
     private async ValueTask<IReadOnlyList<ChatEvent>> ReadStoredAsync(string key, HistoryQuery query, CancellationToken cancellation)
     {

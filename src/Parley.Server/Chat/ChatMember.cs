@@ -227,7 +227,13 @@ internal sealed class ChatMember : IDisposable
 
     /// <summary>Cuts the member off with <c>! message</c>, and its rooms are told it left for <paramref name="reason"/>.</summary>
     public void CutOff(string reason, string message) =>
-        End(reason, new OutboundMessage(new ChatEvent(ChatEventType.Error, DateTimeOffset.UtcNow) { Text = message }));
+        End(reason, new OutboundMessage(new ChatEvent(ChatEventType.Error, DateTimeOffset.UtcNow) { Text = message, Code = CutOffCode(reason) }));
+
+    // "kicked by op: spam" is kicked; "too slow" is too_slow.
+    private static string CutOffCode(string reason) =>
+        reason.StartsWith("kicked", StringComparison.Ordinal) ? "kicked"
+        : reason.StartsWith("banned", StringComparison.Ordinal) ? "banned"
+        : reason.Replace(' ', '_');
 
     /// <summary>Ends the member's session from outside its own loop: a best-effort last line, then the reader stops.</summary>
     public void End(string reason, OutboundMessage lastLine)

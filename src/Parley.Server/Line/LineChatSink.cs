@@ -55,7 +55,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
             return;
         }
 
-        Notice($"you are {Member.Name} in #{session.CurrentRoom!.Name}: /nick NAME to choose a name, /help for the commands");
+        Notice($"you are {Member.Name} in #{session.CurrentRoom!.Name}: /nick NAME to choose a name, /help for the commands", "welcome");
     }
 
     public override async ValueTask EndAsync(string reason) => await session.EndAsync(reason);
@@ -88,7 +88,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
     {
         await SayPendingAsync();
         ConnectionLog.LineTooLong(logger, Member.Remote, options.MaxLineBytes);
-        Error($"line too long (max {options.MaxLineBytes} bytes)");
+        Error($"line too long (max {options.MaxLineBytes} bytes)", "line_too_long");
         return true;
     }
 
@@ -176,11 +176,11 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
                 QuitReason = input.Text.Length > 0 ? input.Text : "quit";
                 return false;
             case ChatInputKind.Unknown:
-                Error($"unknown command /{input.Argument} (try /help)");
+                Error($"unknown command /{input.Argument} (try /help)", "unknown_command");
                 break;
             default:
                 // A room command before the member is in any room: cannot happen once started.
-                Error("you are not in a room (try /join ROOM)");
+                Error("you are not in a room (try /join ROOM)", "not_in_room");
                 break;
         }
 
@@ -207,7 +207,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
     {
         if (!TryParseHistory(arguments, out var query, out string problem))
         {
-            Error(problem);
+            Error(problem, "invalid_history_request");
             return;
         }
 
@@ -285,7 +285,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
         };
         if (formatter is null)
         {
-            Error("usage: /format text|json");
+            Error("usage: /format text|json", "missing_argument");
             return;
         }
 
@@ -297,16 +297,16 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
     {
         if (!result.IsOk)
         {
-            Error(LineWording.Describe(result));
+            Error(LineWording.Describe(result), LineWording.Code(result.Error));
         }
     }
 
-    private void Notice(string text) => Send(ChatEventType.Notice, text);
+    private void Notice(string text, string? code = null) => Send(ChatEventType.Notice, text, code);
 
-    private void Error(string text) => Send(ChatEventType.Error, text);
+    private void Error(string text, string code) => Send(ChatEventType.Error, text, code);
 
-    private void Send(ChatEventType type, string text) =>
-        Member.Send(new OutboundMessage(new ChatEvent(type, DateTimeOffset.UtcNow) { Text = text, Room = session.CurrentRoom?.Name ?? string.Empty }));
+    private void Send(ChatEventType type, string text, string? code) =>
+        Member.Send(new OutboundMessage(new ChatEvent(type, DateTimeOffset.UtcNow) { Text = text, Room = session.CurrentRoom?.Name ?? string.Empty, Code = code }));
 }
 
 /// <summary>The line protocol's words for what a command came to.</summary>
@@ -330,6 +330,27 @@ internal static class LineWording
         ChatError.TooLong => $"too long (max {result.Detail} bytes)",
         ChatError.None => throw new ArgumentException("a successful result has nothing to word", nameof(result)),
         _ => throw new ArgumentOutOfRangeException(nameof(result), result.Error, "a chat error the line protocol has no words for"),
+    };
+
+    /// <summary>The word JSON clients test instead of the English: <c>name_taken</c>.</summary>
+    public static string Code(ChatError error) => error switch
+    {
+        ChatError.InvalidName => "invalid_name",
+        ChatError.NameTaken => "name_taken",
+        ChatError.InvalidRoom => "invalid_room",
+        ChatError.AlreadyInRoom => "already_in_room",
+        ChatError.NotInRoom => "not_in_room",
+        ChatError.NoSuchUser => "no_such_user",
+        ChatError.NotOperator => "not_operator",
+        ChatError.WrongOperatorPassword => "wrong_operator_password",
+        ChatError.InvalidAddress => "invalid_address",
+        ChatError.MissingArgument => "missing_argument",
+        ChatError.InvalidHistoryRequest => "invalid_history_request",
+        ChatError.HistoryUnavailable => "history_unavailable",
+        ChatError.BusUnavailable => "bus_unavailable",
+        ChatError.TooLong => "too_long",
+        ChatError.None => throw new ArgumentException("a successful result has no error code", nameof(error)),
+        _ => throw new ArgumentOutOfRangeException(nameof(error), error, "a chat error with no code"),
     };
 
     private static string Usage(string command) => command switch
