@@ -69,6 +69,22 @@ public class BenchCliTests
         Assert.True(report.TryGetProperty("server_bytes_per_connection", out _));
     }
 
+    [Fact]
+    public async Task HoldLeavesChatMembersInTheLobbyUnlessAskedForRoomsOfTheirOwn()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0");
+        string chat = await serve.ListeningAddressAsync("chat");
+
+        var lobby = await RunBenchAsync("hold", chat, "-n", "20");
+        var ownRooms = await RunBenchAsync("hold", chat, "-n", "20", "--own-rooms");
+
+        Assert.Equal("lobby", lobby.GetProperty("rooms").GetString());
+        Assert.Equal("own", ownRooms.GetProperty("rooms").GetString());
+        Assert.Equal(20, lobby.GetProperty("kept").GetInt32());
+        Assert.Equal(20, ownRooms.GetProperty("kept").GetInt32());
+        Assert.True(lobby.GetProperty("connect_ms").GetInt64() >= 0);
+    }
+
     [Theory]
     [InlineData("--members must be between 2 and 19000", "fanout", "127.0.0.1:9", "-n", "1")]
     [InlineData("--seconds must be more than 0 and at most 600 seconds", "echo", "127.0.0.1:9", "-t", "0")]

@@ -49,10 +49,12 @@ internal static class BenchCommand
         var step = new Option<int>("--step") { Description = "Connections opened at once", DefaultValueFactory = _ => 500, HelpName = "N" };
         var serverPid = new Option<int?>("--server-pid") { Description = "The server's PID, to report its resident memory per connection", HelpName = "PID" };
         var keep = new Option<double>("--keep") { Description = "Keep the connections open this long after measuring, to inspect the server", HelpName = "SECONDS" };
-        var hold = Mode("hold", "Open N idle connections in steps: how many the server keeps, and its memory per connection", count, step, serverPid, keep, protocol, json);
+        var ownRooms = new Option<bool>("--own-rooms") { Description = "Move each chat member into a room of its own first (default: they stay in the lobby, as users do)" };
+        var hold = Mode("hold", "Open N idle connections in steps: how many the server keeps, and its memory per connection", count, step, serverPid, keep, ownRooms, protocol, json);
         hold.SetAction((parse, cancellation) => Run(parse, hold, json, (target, token) =>
             HoldBench.RunAsync(target, parse.GetValue(protocol) == "parley", Positive(parse.GetValue(count), "--count", 19_500), Positive(parse.GetValue(step), "--step", 5_000), parse.GetValue(serverPid),
-                parse.GetValue(keep) is var k and >= 0 and <= 3600 ? TimeSpan.FromSeconds(k) : throw new UsageException("--keep must be between 0 and 3600 seconds"), token), cancellation));
+                parse.GetValue(keep) is var k and >= 0 and <= 3600 ? TimeSpan.FromSeconds(k) : throw new UsageException("--keep must be between 0 and 3600 seconds"), token,
+                ownRooms: parse.GetValue(ownRooms)), cancellation));
 
         var udpClients = new Option<int>("--clients", "-c") { Description = "UDP sockets", DefaultValueFactory = _ => 4, HelpName = "C" };
         var udpInFlight = new Option<int>("--in-flight", "-k") { Description = "Datagrams in flight per socket", DefaultValueFactory = _ => 8, HelpName = "K" };
