@@ -56,6 +56,7 @@ internal static partial class ChatCommand
             }
 
             _beforeLastWords = editor.Close;
+            client.ConnectionChanged += status => ShowStatus(status, line => editor.WriteAbove(renderer.RenderLocal(line)), state => editor.SetPrompt(Prompt(state)));
             var receiving = ReceiveAsync(events, editor.WriteAbove, e => Track(e, editor));
             // The members of the room, as irssi lists them on joining; it also fills Tab completion.
             await client.SendAsync("/who", stop.Token);
@@ -132,6 +133,14 @@ internal static partial class ChatCommand
             if (IsFormat(line))
             {
                 editor.WriteAbove(renderer.RenderLocal(FormatRefusal));
+                return;
+            }
+
+            if (!client.IsConnected)
+            {
+                // Waiting here would hold the keyboard (and Ctrl-C) until the server is back.
+                editor.WriteAbove(renderer.RenderLocal("not sent: reconnecting; the line is still in the input line to send once back", error: true));
+                editor.Preload(line);
                 return;
             }
 
@@ -221,11 +230,11 @@ internal static partial class ChatCommand
             }
         }
 
-        private string Prompt()
+        private string Prompt(string? state = null)
         {
             lock (_known)
             {
-                return $"[#{_room}] ";
+                return state is null ? $"[#{_room}] " : $"[#{_room}: {state}] ";
             }
         }
 

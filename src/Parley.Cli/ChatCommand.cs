@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using Parley.Client;
 using Parley.Protocol.Chat;
 
@@ -19,7 +20,8 @@ internal static partial class ChatCommand
         var name = new Option<string?>("--name", "-n") { Description = "Your name in the chat (default: your user name)", HelpName = "NAME" };
         var room = new Option<string?>("--room", "-r") { Description = "The room to enter (default: lobby)", HelpName = "ROOM" };
         var password = new Option<string?>("--password") { Description = $"The server's password, if it has one (or set {PasswordVariable}, which ps does not show)", HelpName = "PASSWORD" };
-        var command = new Command("chat", "Chat on a Parley server.") { server, name, room, password };
+        var noReconnect = new Option<bool>("--no-reconnect") { Description = "Exit when the connection drops instead of reconnecting and catching up" };
+        var command = new Command("chat", "Chat on a Parley server.") { server, name, room, password, noReconnect };
         var tls = new TlsArguments();
         tls.AddTo(command);
         command.SetAction((parse, cancellation) => Cli.RunAsync(token =>
@@ -38,15 +40,16 @@ internal static partial class ChatCommand
             }
 
             string? secret = parse.GetValue(password) ?? Environment.GetEnvironmentVariable(PasswordVariable);
-            return RunAsync(target, nick, roomName, secret, tls.Read(parse), token);
+            var reconnect = parse.GetValue(noReconnect) ? ChatReconnectOptions.Disabled : new ChatReconnectOptions();
+            return RunAsync(target, nick, roomName, secret, tls.Read(parse), reconnect, token);
         }, cancellation));
         return command;
     }
 
-    private static async Task<int> RunAsync(HostPort target, string name, string? room, string? password, ClientTlsOptions? tls, CancellationToken cancellation)
+    private static async Task<int> RunAsync(HostPort target, string name, string? room, string? password, ClientTlsOptions? tls, ChatReconnectOptions reconnect, CancellationToken cancellation)
     {
         bool interactive = !Console.IsInputRedirected && !Console.IsOutputRedirected;
-        await using var client = await ChatClient.ConnectAsync(target, name, room, cancellation, password, tls);
+        await using var client = await ChatClient.ConnectAsync(target, name, room, cancellation, password, tls, reconnect);
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         await using var events = client.ReadEventsAsync(stop.Token).GetAsyncEnumerator(stop.Token);
         var start = await ChatHandshake.RunAsync(client, events, name, password is not null, tls is not null, offerAnotherName: interactive, stop, cancellation);
@@ -81,6 +84,7 @@ internal static partial class ChatCommand
         // Why the server is about to close, when it said so: shutting down, or a kick.
         private volatile string? _closing;
         private Action? _beforeLastWords;
+        private volatile bool _drainSent;
 
         public async Task<int> RunScriptedAsync(IAsyncEnumerator<ChatEvent> events, CancellationTokenSource stop)
         {
@@ -90,6 +94,8 @@ internal static partial class ChatCommand
                 Console.Out.WriteLine(renderer.Render(early));
             }
 
+            // Piped, stdout is the server's text format for scripts: the client's own status goes to stderr.
+            client.ConnectionChanged += status => ShowStatus(status, line => Console.Error.WriteLine($"parley: {line}"), null);
             var receiving = ReceiveAsync(events, Console.Out.WriteLine);
             var input = Console.In;
             while (true)
@@ -124,8 +130,18 @@ internal static partial class ChatCommand
                 await client.SendAsync(line, stop.Token);
             }
 
+            _drainSent = true;
             await client.SendAsync($"/ping {DrainToken}", stop.Token);
-            await Task.WhenAny(_drained.Task, receiving).WaitAsync(DrainTimeout, stop.Token);
+            try
+            {
+                await Task.WhenAny(_drained.Task, receiving).WaitAsync(DrainTimeout, stop.Token);
+            }
+            catch (TimeoutException)
+            {
+                // Input has ended and the server is not back to answer it: a script must not wait forever.
+                return Cli.Fail($"connection to {target} lost", ExitCodes.Failure);
+            }
+
             _leaving = true;
             await client.SendAsync("/quit", stop.Token);
             return await receiving;
@@ -184,6 +200,46 @@ internal static partial class ChatCommand
             // The input line goes first, so the last words are not written into it.
             _beforeLastWords?.Invoke();
             return Cli.Fail(_closing ?? $"connection to {target} lost", ExitCodes.Failure);
+        }
+
+        // A status line while the client waits to reconnect, and one when it is back (the lines it missed follow).
+        private void ShowStatus(ChatConnectionStatus status, Action<string> show, Action<string?>? prompt)
+        {
+            switch (status.State)
+            {
+                case ChatConnectionState.Reconnecting:
+                    if (status.Attempt == 1)
+                    {
+                        _closing = null;
+                        show(status.ServerShutDown
+                            ? $"{target} shut down; reconnecting ({(prompt is null ? "--no-reconnect exits instead" : "Ctrl-C leaves")})"
+                            : $"connection to {target} lost; reconnecting ({(prompt is null ? "--no-reconnect exits instead" : "Ctrl-C leaves")})");
+                    }
+
+                    prompt?.Invoke(string.Create(CultureInfo.InvariantCulture, $"reconnecting, attempt {status.Attempt} in {status.Delay.TotalSeconds:0.0} s"));
+                    break;
+                case ChatConnectionState.Resumed:
+                    _closing = null;
+                    _name = status.Name ?? _name;
+                    string missed = status.Missed switch
+                    {
+                        0 => "nothing missed",
+                        1 => "1 line missed",
+                        _ => string.Create(CultureInfo.InvariantCulture, $"{status.Missed} lines missed"),
+                    };
+                    string renamed = status.NameTaken ? " (the old name was still taken; /nick NAME changes it)" : string.Empty;
+                    show($"reconnected to {target} as {status.Name ?? "a guest"} in #{status.Room}, {missed}{renamed}");
+                    prompt?.Invoke(null);
+                    if (_drainSent && !_drained.Task.IsCompleted)
+                    {
+                        // The ping that says "all answered" may have gone down with the old connection.
+                        _ = client.SendAsync($"/ping {DrainToken}", CancellationToken.None);
+                    }
+
+                    break;
+                default:
+                    throw new InvalidOperationException($"unknown connection state {status.State}");
+            }
         }
 
         private const string FormatRefusal = "parley chat reads the server's JSON itself and shows it as text; /format is for nc and other line clients";
