@@ -20,6 +20,7 @@ echo "results in $OUT" >&2
 run_one() { # LABEL COMMAND N ROUND
   local label=$1 cmd=$2 n=$3 round=$4 tmp log pid addr
   tmp=$(mktemp -d /tmp/ab-run.XXXXXX); log=$tmp/serve.log
+  : > "$log"  # before the server starts, so the first look for its address cannot race the redirection
   # shellcheck disable=SC2086 # the command is word-split on purpose
   ${cmd//@TMP@/$tmp} --chat 0 --rate-limit 0 >"$log" 2>&1 &
   pid=$!
