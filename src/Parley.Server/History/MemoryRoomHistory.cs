@@ -131,10 +131,11 @@ internal sealed class MemoryRoomHistory : IRoomHistory
             LastId = Math.Max(LastId, id);
             if (keep > 0 && Count > keep)
             {
+                int firstTrimmed = _start;
                 _start += Count - keep;
-                for (int i = 0; i < _start; i++)
+                for (int i = firstTrimmed; i < _start; i++)
                 {
-                    _lines[i] = null!; // let the trimmed lines go before the compaction below
+                    _lines[i] = null!; // let the newly trimmed lines go before the compaction below
                 }
 
                 // Compact once the dead prefix is as large as the live part: each line is moved O(1) times on average.
