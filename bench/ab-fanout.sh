@@ -15,6 +15,7 @@ BENCH=${BENCH:-$here/src/Parley.Cli/bin/Release/net10.0/parley}
 T=${T:-5}
 OUT=${OUT:-$(mktemp -d /tmp/ab-fanout.XXXXXX)}
 rounds=$1 sizes=$2; shift 2
+mkdir -p "$OUT"
 echo "results in $OUT" >&2
 
 run_one() { # LABEL COMMAND N ROUND
