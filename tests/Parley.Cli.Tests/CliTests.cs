@@ -95,7 +95,7 @@ public partial class CliTests
         await using var serve = ParleyProcess.Start("serve", "--chat", "0");
         string chat = await serve.ListeningAddressAsync("chat");
         await using var watcher = await JoinAsync(chat, "watcher");
-        await using var client = ParleyProcess.Start("chat", chat, "--name", "carol");
+        await using var client = ParleyProcess.Start("chat", chat, "--name", "carol", "--no-reconnect");
         await watcher.ExpectLineAsync("* carol joined #lobby");
 
         serve.Signal("INT");
