@@ -67,7 +67,7 @@ public sealed class ServeConfigTests : IDisposable
     public async Task EverySettingOfTheExampleFileIsAccepted()
     {
         // docs/parley.example.json is what users copy; it must start as it is (its ports moved to free ones).
-        string example = File.ReadAllText(Path.Combine(RepositoryRoot(), "docs", "parley.example.json"));
+        string example = File.ReadAllText(Path.Combine(ParleyProcess.RepositoryRoot(), "docs", "parley.example.json"));
         string file = WriteSettings(System.Text.RegularExpressions.Regex.Replace(example, @"""port"": \d+", "\"port\": 0")
             .Replace("\"history\": \"history.db\"", "\"history\": \"memory\"", StringComparison.Ordinal));
         await using var serve = ParleyProcess.Start("serve", "--config", file);
@@ -214,18 +214,5 @@ public sealed class ServeConfigTests : IDisposable
         string path = Path.Combine(_directory.FullName, $"parley-{Guid.NewGuid():N}.json");
         File.WriteAllText(path, json);
         return path;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Parley.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("Parley.slnx not found above the test's folder");
     }
 }

@@ -42,7 +42,7 @@ internal sealed class TmuxTerminal : IAsyncDisposable
         var terminal = new TmuxTerminal();
         string script = Path.Combine(terminal._directory.FullName, "run.sh");
         var command = new StringBuilder("#!/bin/sh\nexport NO_COLOR=1 TZ=UTC\n");
-        command.Append("dotnet ").Append(Quote(LocateParleyDll()));
+        command.Append("dotnet ").Append(Quote(ParleyProcess.LocateParleyDll()));
         foreach (string arg in args)
         {
             command.Append(' ').Append(Quote(arg));
@@ -164,21 +164,4 @@ internal sealed class TmuxTerminal : IAsyncDisposable
     private static string Number(int value) => value.ToString(CultureInfo.InvariantCulture);
 
     private static string Quote(string text) => "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
-
-    // As ParleyProcess finds it: the CLI's build output beside the tests', in the same configuration.
-    private static string LocateParleyDll()
-    {
-        string testDir = AppContext.BaseDirectory;
-        string configuration = new DirectoryInfo(testDir).Parent!.Name;
-        for (var dir = new DirectoryInfo(testDir); dir is not null; dir = dir.Parent)
-        {
-            string candidate = Path.Combine(dir.FullName, "src", "Parley.Cli", "bin", configuration, "net10.0", "parley.dll");
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        throw new FileNotFoundException($"parley.dll not found above {testDir}");
-    }
 }

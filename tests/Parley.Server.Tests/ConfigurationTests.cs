@@ -42,7 +42,7 @@ public sealed class ConfigurationTests : IDisposable
     [Fact]
     public void DocsListEverySettingWithItsVariableKeyAndDefault()
     {
-        string[] rows = File.ReadAllLines(Path.Combine(RepositoryRoot(), "docs", "configuration.md"));
+        string[] rows = File.ReadAllLines(Path.Combine(ParleyProcess.RepositoryRoot(), "docs", "configuration.md"));
         foreach (var setting in ServerSetting.All)
         {
             string? row = rows.FirstOrDefault(line => line.StartsWith($"| `{setting.Flag}", StringComparison.Ordinal));
@@ -121,18 +121,5 @@ public sealed class ConfigurationTests : IDisposable
         string path = Path.Combine(_directory.FullName, $"parley-{Guid.NewGuid():N}.json");
         File.WriteAllText(path, json);
         return path;
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-        {
-            if (File.Exists(Path.Combine(dir.FullName, "Parley.slnx")))
-            {
-                return dir.FullName;
-            }
-        }
-
-        throw new DirectoryNotFoundException("Parley.slnx not found above the test's folder");
     }
 }

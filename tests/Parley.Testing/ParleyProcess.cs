@@ -206,8 +206,8 @@ public sealed class ParleyProcess : IAsyncDisposable
         }
     }
 
-    // Tests build in the same configuration as the CLI; its output sits beside ours in the source tree.
-    private static string LocateParleyDll()
+    /// <summary>The CLI's parley.dll: tests build in the same configuration, and its output sits beside ours in the source tree.</summary>
+    public static string LocateParleyDll()
     {
         string testDir = AppContext.BaseDirectory;
         string configuration = new DirectoryInfo(testDir).Parent!.Name;
@@ -221,5 +221,19 @@ public sealed class ParleyProcess : IAsyncDisposable
         }
 
         throw new FileNotFoundException($"parley.dll not found above {testDir}: build src/Parley.Cli in {configuration} first");
+    }
+
+    /// <summary>The repository's root (the folder of Parley.slnx), for tests that read the docs they check.</summary>
+    public static string RepositoryRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+        {
+            if (File.Exists(Path.Combine(dir.FullName, "Parley.slnx")))
+            {
+                return dir.FullName;
+            }
+        }
+
+        throw new DirectoryNotFoundException("Parley.slnx not found above the test's folder");
     }
 }

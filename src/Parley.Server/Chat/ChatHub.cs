@@ -79,7 +79,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
 
     /// <summary>Registers a connection that takes no name and joins no room (the raw tutorial room's members).</summary>
     public ChatMember ConnectUnnamed(string remote, OutboundQueue queue) =>
-        Register(new ChatMember(new MemberRef(NodeId, Interlocked.Increment(ref _lastMemberNumber)), remote, remote, queue, _options.SlowReaderWait) { IsAnnounced = true });
+        Register(new ChatMember(new MemberRef(NodeId, Interlocked.Increment(ref _lastMemberNumber)), remote, remote, queue, _options.SlowReaderWait) { IsAnnounced = true, HoldsName = false });
 
     private ChatMember Register(ChatMember member)
     {
@@ -344,7 +344,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
             ForgetIfDeserted(room);
         }
 
-        if (_local.TryRemove(member.Id.Id, out _) && member.Name != member.Remote)
+        if (_local.TryRemove(member.Id.Id, out _) && member.HoldsName)
         {
             await _names.ReleaseAsync(member.Name, member.Id);
         }
@@ -392,9 +392,6 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
             .ToArray();
         return new ChatEvent(ChatEventType.Rooms, Now) { Rooms = rooms };
     }
-
-    /// <summary>The room's topic line, or null.</summary>
-    public static ChatEvent? TopicOf(ChatRoom room) => room.Topic;
 
     /// <summary>A page of a room's history, oldest first, each line marked as history.</summary>
     public async ValueTask<(ChatResult Result, IReadOnlyList<ChatEvent> Lines)> ReadHistoryAsync(ChatRoom room, HistoryQuery query, CancellationToken cancellation = default)

@@ -57,6 +57,9 @@ internal sealed class ChatMember : IDisposable
     /// <summary>False while the member is a guest that only listens: its rooms have not been told it is there.</summary>
     public bool IsAnnounced { get; internal set; }
 
+    /// <summary>False for members that take no name (the raw room's): they hold nothing in the name registry.</summary>
+    public bool HoldsName { get; init; } = true;
+
     /// <summary>True once the member gave the operator password (<c>/oper</c>): it may <c>/kick</c> and <c>/ban</c>.</summary>
     public bool IsOperator { get; set; }
 

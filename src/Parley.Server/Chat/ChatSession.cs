@@ -131,7 +131,7 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
     public ChatEvent Rooms() => hub.Rooms();
 
     /// <summary>The room's topic line, or null when it has none.</summary>
-    public static ChatEvent? Topic(ChatRoom room) => ChatHub.TopicOf(room);
+    public static ChatEvent? Topic(ChatRoom room) => room.Topic;
 
     public async ValueTask<ChatResult> SetTopicAsync(ChatRoom room, string text)
     {

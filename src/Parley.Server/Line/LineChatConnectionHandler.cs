@@ -14,10 +14,8 @@ namespace Parley.Server.Line;
 /// <see cref="ChatSession"/>, and words what comes back in the line protocol (docs/protocol.md).
 /// </summary>
 internal sealed class LineChatConnectionHandler(ChatHub hub, ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<LineChatConnectionHandler> logger)
-    : MemberConnectionHandler(options, deadlines, limiter, lifetime, logger)
+    : MemberConnectionHandler(options, hub.Budget, deadlines, limiter, lifetime, logger)
 {
-    protected override OutputBudget Budget => hub.Budget;
-
     protected override async ValueTask<bool> AdmitAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
     {
         if (Options.Password is { } password

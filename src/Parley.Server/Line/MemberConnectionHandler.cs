@@ -13,7 +13,7 @@ namespace Parley.Server.Line;
 /// What the line and raw chat front ends share around their own protocol: a member with a bounded queue, its writer,
 /// the reader loop, and the goodbye. A front end supplies how a member is made, what reads mean and how it leaves.
 /// </summary>
-internal abstract class MemberConnectionHandler(ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger logger)
+internal abstract class MemberConnectionHandler(ServerOptions options, OutputBudget budget, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger logger)
     : ServiceConnectionHandler(limiter, lifetime, logger)
 {
     // How long a member that was cut off or told the server is stopping gets to take its last line before the socket is dropped.
@@ -35,7 +35,7 @@ internal abstract class MemberConnectionHandler(ServerOptions options, ReadDeadl
 
         // Half the backlog limit marks a reader as behind: publishers then wait for it (flow control), and the other
         // half takes what publishers already had in hand, so a reader that keeps up never reaches the limit.
-        var queue = new OutboundQueue(Options.MaxBacklogBytes, Options.MaxBacklogBytes / 2, Budget);
+        var queue = new OutboundQueue(Options.MaxBacklogBytes, Options.MaxBacklogBytes / 2, budget);
         var writing = OutputWriter.StartAsync(connection, queue);
         var sink = await OpenAsync(connection, remote, queue, cancellation);
         var member = sink.Member;
@@ -72,9 +72,6 @@ internal abstract class MemberConnectionHandler(ServerOptions options, ReadDeadl
             member.Dispose();
         }
     }
-
-    /// <summary>The server-wide output budget members' queues count against.</summary>
-    protected abstract OutputBudget Budget { get; }
 
     /// <summary>Checks what must be checked before the connection becomes a member (a server password); false turns it away.</summary>
     protected virtual ValueTask<bool> AdmitAsync(ConnectionContext connection, string remote, CancellationToken cancellation) => ValueTask.FromResult(true);

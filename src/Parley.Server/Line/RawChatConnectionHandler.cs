@@ -15,10 +15,8 @@ namespace Parley.Server.Line;
 /// everyone else as they came, less control bytes, and arrivals and departures use the tutorials' words.
 /// </summary>
 internal sealed class RawChatConnectionHandler(ChatHub hub, RawChatRoom room, ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<RawChatConnectionHandler> logger)
-    : MemberConnectionHandler(options, deadlines, limiter, lifetime, logger)
+    : MemberConnectionHandler(options, hub.Budget, deadlines, limiter, lifetime, logger)
 {
-    protected override OutputBudget Budget => hub.Budget;
-
     protected override ValueTask<MemberSink> OpenAsync(ConnectionContext connection, string remote, OutboundQueue queue, CancellationToken cancellation) =>
         ValueTask.FromResult<MemberSink>(new RawSink(room, hub.ConnectUnnamed(remote, queue), hub));
 
@@ -89,15 +87,19 @@ internal sealed class RawChatRoom
         }
 
         var message = OutboundMessage.Raw(chunk);
+        long queued = 0;
         lock (_gate)
         {
             foreach (var member in _members)
             {
                 if (member != from)
                 {
-                    member.Send(message);
+                    queued += member.Deliver(message, out _);
                 }
             }
         }
+
+        // Once per chunk, as the hub does per line: the budget is one counter every core would fight over.
+        from.Queue.Budget?.Reserve(queued);
     }
 }
