@@ -153,8 +153,8 @@ internal static partial class ChatCommand
             }
 
             // The tutorials' word for leaving is a quit to the server only when it is the whole line; typed here it
-            // is a message like any other, and a trailing space keeps the server from reading it as the quit word.
-            await client.SendAsync(line == "exit" ? "exit " : line, cancellation);
+            // is a message like any other, so it goes out through /say, which the server never reads as the quit word.
+            await client.SendAsync(line == "exit" ? "/say exit" : line, cancellation);
             if (!line.StartsWith('/') || line.StartsWith("//", StringComparison.Ordinal))
             {
                 editor.WriteAbove(renderer.RenderOwn(_name, line.StartsWith("//", StringComparison.Ordinal) ? line[1..] : line));

@@ -121,12 +121,14 @@ internal static class Relay
     public static async Task<int> RunAsync(ClientConnection connection, Stream input, Stream output, string peer, CancellationToken cancellation, bool plainText = false)
     {
         var network = connection.Stream;
+        long sent = 0;
         var sending = Task.Run(async () =>
         {
             var buffer = new byte[16 * 1024];
             int read;
             while ((read = await input.ReadAsync(buffer, cancellation)) > 0)
             {
+                Interlocked.Add(ref sent, read);
                 await network.WriteAsync(buffer.AsMemory(0, read), cancellation);
             }
 
@@ -160,6 +162,13 @@ internal static class Relay
         catch (IOException)
         {
             return Cli.Fail($"connection to {peer} lost", ExitCodes.Failure);
+        }
+
+        // Kestrel's TLS drops a plain-text client without a word; a peer that closes on what we sent and never
+        // answered is most often that, so say so (on stderr: stdout stays exactly what the peer sent).
+        if (received == 0 && plainText && Interlocked.Read(ref sent) > 0)
+        {
+            Console.Error.WriteLine($"parley: {peer} closed the connection without answering (if it is a TLS service, add --tls)");
         }
 
         return ExitCodes.Ok;

@@ -54,6 +54,28 @@ public sealed class ChatClientTests
     }
 
     [Fact]
+    public async Task APlainConnectAtATlsPortIsToldToAddTls()
+    {
+        var directory = Directory.CreateTempSubdirectory("parley-tls-hint-");
+        try
+        {
+            using var certificate = TestCertificates.SelfSigned();
+            var (certificateFile, keyFile) = TestCertificates.WritePem(certificate, directory.FullName);
+            await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--tls-cert", certificateFile, "--tls-key", keyFile);
+            string address = await serve.ListeningAddressAsync("chat");
+            await using var connect = ParleyProcess.Start("connect", address);
+            await connect.StandardInput.WriteLineAsync("hello");
+            connect.StandardInput.Close();
+            Assert.Equal(0, await connect.WaitForExitAsync());
+            Assert.Equal($"parley: {address} closed the connection without answering (if it is a TLS service, add --tls)", connect.StandardError.Trim());
+        }
+        finally
+        {
+            directory.Delete(recursive: true);
+        }
+    }
+
+    [Fact]
     public async Task TheClientTakesItsOwnPasswordVariableNotTheServers()
     {
         await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--password", "opensesame");

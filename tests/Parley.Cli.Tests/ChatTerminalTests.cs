@@ -224,7 +224,7 @@ public sealed class ChatTerminalTests(ChatServerFixture server) : IClassFixture<
         // The word exit is a message here: the client stays.
         await terminal.TypeAsync("exit");
         await terminal.KeysAsync("Enter");
-        await bob.ExpectLineAsync(l => l.TrimEnd() == "<fmtalice> exit", "exit as a message");
+        await bob.ExpectLineAsync(l => l == "<fmtalice> exit", "exit as a message, with nothing added");
         await terminal.TypeAsync("/quit bye");
         await terminal.KeysAsync("Enter");
         await bob.ExpectLineAsync("* fmtalice left #fmt (bye)");

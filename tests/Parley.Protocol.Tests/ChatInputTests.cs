@@ -9,6 +9,8 @@ public class ChatInputTests
     [InlineData("//nick is a command", ChatInputKind.Message, "/nick is a command", "")]
     [InlineData("exit", ChatInputKind.Quit, "", "")]
     [InlineData("exit now", ChatInputKind.Message, "exit now", "")]
+    [InlineData("/say exit", ChatInputKind.Message, "exit", "")]
+    [InlineData("/SAY  two  spaces kept ", ChatInputKind.Message, " two  spaces kept ", "")]
     [InlineData("/nick 张康", ChatInputKind.Nick, "张康", "")]
     [InlineData("/NICK al", ChatInputKind.Nick, "al", "")]
     [InlineData("/join #dev", ChatInputKind.Join, "#dev", "")]

@@ -30,7 +30,8 @@ public readonly record struct ChatInput(ChatInputKind Kind, string Argument, str
 {
     /// <summary>
     /// Parses a line that has already been decoded and sanitised. A line starting with <c>/</c> is a command,
-    /// <c>//text</c> sends <c>/text</c>, and the single word <c>exit</c> leaves, as the tutorials' client expects.
+    /// <c>//text</c> sends <c>/text</c>, and the single word <c>exit</c> leaves, as the tutorials' client expects;
+    /// <c>/say text</c> sends any text as it is, <c>exit</c> included, as IRC clients' <c>/say</c> does.
     /// </summary>
     public static ChatInput Parse(string line)
     {
@@ -51,6 +52,11 @@ public readonly record struct ChatInput(ChatInputKind Kind, string Argument, str
 
         var rest = line.AsSpan(1);
         string command = NextWord(ref rest).ToLowerInvariant();
+        if (command == "say")
+        {
+            return new(ChatInputKind.Message, rest.ToString(), string.Empty);
+        }
+
         var remainder = rest.Trim().ToString();
         var kind = command switch
         {

@@ -36,6 +36,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
         "/ban ADDRESS        operators: disconnect and refuse an IP address until restart",
         "/quit [reason]      leave (so does the line: exit)",
         "//text              sends /text",
+        "/say text           sends text as it is (even the word exit)",
     ];
 
     // A burst from one read is relayed in runs of at most this much text, each followed by the flow-control wait:
