@@ -32,6 +32,10 @@ internal static partial class ChatCommand
         private readonly HashSet<string> _rooms = new(StringComparer.OrdinalIgnoreCase) { "lobby" };
         private readonly Lock _known = new();
         private string _room = start.Room;
+        // Lines from others since the user last pressed a key, and how many of those were for them (a private
+        // message, or their name in the text): the terminal's title shows them, as irssi's activity list does.
+        private int _unread;
+        private int _unreadForYou;
 
         public async Task<int> RunInteractiveAsync(IAsyncEnumerator<ChatEvent> events, CancellationTokenSource stop)
         {
@@ -56,6 +60,8 @@ internal static partial class ChatCommand
             }
 
             _beforeLastWords = editor.Close;
+            editor.SetTitle(Title());
+            editor.KeyRead += () => SeenActivity(editor);
             client.ConnectionChanged += status => ShowStatus(status, line => editor.WriteAbove(renderer.RenderLocal(line)), state => editor.SetPrompt(Prompt(state)));
             var receiving = ReceiveAsync(events, editor.WriteAbove, e => Track(e, editor));
             // The members of the room, as irssi lists them on joining; it also fills Tab completion.
@@ -223,11 +229,74 @@ internal static partial class ChatCommand
                 editor.SetPrompt(Prompt());
             }
 
+            if (e.Type is ChatEventType.Message or ChatEventType.Action or ChatEventType.Private && !e.History && e.From != _name)
+            {
+                bool forYou = e.Type == ChatEventType.Private || Mentions(e.Text, _name);
+                lock (_known)
+                {
+                    _unread++;
+                    _unreadForYou += forYou ? 1 : 0;
+                }
+
+                editor.SetTitle(Title());
+                if (forYou)
+                {
+                    editor.Bell();
+                }
+            }
+            else if (roomChanged)
+            {
+                editor.SetTitle(Title());
+            }
+
             if (e.Type == ChatEventType.Join && e.From == _name && roomChanged)
             {
                 // A new room: its members, for the user and for Tab.
                 _ = client.SendAsync("/who", CancellationToken.None);
             }
+        }
+
+        private void SeenActivity(LineEditor editor)
+        {
+            lock (_known)
+            {
+                if (_unread == 0)
+                {
+                    return;
+                }
+
+                _unread = 0;
+                _unreadForYou = 0;
+            }
+
+            editor.SetTitle(Title());
+        }
+
+        private string Title()
+        {
+            lock (_known)
+            {
+                return _unread == 0 ? $"parley #{_room}"
+                    : _unreadForYou == 0 ? $"parley #{_room} ({_unread} new)"
+                    : $"parley #{_room} ({_unread} new, {_unreadForYou} for you)";
+            }
+        }
+
+        // The name as a word of its own, in any case: "bob" names bob in "bob: hi" and "hi Bob!", not in "bobcat".
+        internal static bool Mentions(string text, string name)
+        {
+            for (int at = text.IndexOf(name, StringComparison.OrdinalIgnoreCase); at >= 0; at = text.IndexOf(name, at + 1, StringComparison.OrdinalIgnoreCase))
+            {
+                int end = at + name.Length;
+                if ((at == 0 || !IsWordPart(text[at - 1])) && (end == text.Length || !IsWordPart(text[end])))
+                {
+                    return true;
+                }
+            }
+
+            return false;
+
+            static bool IsWordPart(char c) => char.IsLetterOrDigit(c) || c is '_' or '-';
         }
 
         private string Prompt(string? state = null)

@@ -43,6 +43,7 @@ internal sealed class LineEditor : IDisposable
     private int _historyIndex;
     private string _draft = string.Empty;
     private Completion? _completion;
+    private bool _titleSet;
 
     /// <param name="prompt">Shown before the text.</param>
     /// <param name="complete">Given the text and where the word being completed starts, every word that could go there.</param>
@@ -59,6 +60,36 @@ internal sealed class LineEditor : IDisposable
     }
 
     public void Dispose() => _resize?.Dispose();
+
+    /// <summary>Every key the user presses, before it is applied: the user is at the keyboard.</summary>
+    public event Action? KeyRead;
+
+    /// <summary>
+    /// Sets the terminal's title (the tab, the tmux window list), which stays in view while the user looks at
+    /// another window. The first call saves the title the terminal had; <see cref="Close"/> puts it back.
+    /// </summary>
+    public void SetTitle(string title)
+    {
+        lock (_gate)
+        {
+            // xterm's title stack (CSI 22 t / 23 t); terminals without one ignore it.
+            string save = _titleSet ? string.Empty : "\u001b[22;0t";
+            _titleSet = true;
+            string clean = new([.. title.Where(c => !char.IsControl(c))]);
+            _out.Write($"{save}\u001b]2;{clean}\u0007");
+            _out.Flush();
+        }
+    }
+
+    /// <summary>Rings the terminal's bell, as irssi does for a private message or a line naming the user.</summary>
+    public void Bell()
+    {
+        lock (_gate)
+        {
+            _out.Write('\u0007');
+            _out.Flush();
+        }
+    }
 
     /// <summary>Changes the prompt (the room the user is in, say) and redraws.</summary>
     public void SetPrompt(string prompt)
@@ -112,6 +143,12 @@ internal sealed class LineEditor : IDisposable
             var frame = new StringBuilder();
             Erase(frame);
             _drawn = false;
+            if (_titleSet)
+            {
+                frame.Append("\u001b[23;0t");
+                _titleSet = false;
+            }
+
             _out.Write(frame.ToString());
             _out.Flush();
         }
@@ -130,6 +167,7 @@ internal sealed class LineEditor : IDisposable
         while (true)
         {
             var key = Console.ReadKey(intercept: true);
+            KeyRead?.Invoke();
             lock (_gate)
             {
                 var outcome = Apply(key);

@@ -14,6 +14,14 @@ internal static class LineLayout
     /// <summary>The terminal columns one user-perceived character takes: 2 for 张 or 😀, 1 for é (e and a combining mark).</summary>
     public static int Width(ReadOnlySpan<char> cluster)
     {
+        // A zero-width-joiner sequence (👨‍👩‍👧, 🏳️‍🌈) is drawn as one glyph, as wide as its first part, by tmux and the
+        // terminals that join them; adding up its parts would put the cursor columns past where it is drawn.
+        int joiner = cluster.IndexOf('\u200D');
+        if (joiner > 0)
+        {
+            cluster = cluster[..joiner];
+        }
+
         int width = 0;
         foreach (var rune in cluster.EnumerateRunes())
         {

@@ -162,6 +162,46 @@ public sealed class ChatTerminalTests(ChatServerFixture server) : IClassFixture<
     }
 
     [TerminalFact]
+    public async Task AJoinedEmojiSequenceTakesTheColumnsTheTerminalDrawsIt()
+    {
+        await using var bob = await server.JoinAsync("zwjbob", "zwj");
+        await using var terminal = await StartChatAsync("zwjalice", "--room", "zwj");
+        await ExpectArrivalAsync(bob, "zwjalice");
+
+        const string family = "\U0001F468\u200D\U0001F469\u200D\U0001F467";
+        await terminal.TypeAsync(family + "x");
+        await terminal.WaitForInputAsync("[#zwj] " + family + "x");
+        // tmux draws the family as one wide glyph: "[#zwj] " is 7 columns, the family 2, x 1. Had the editor
+        // counted three emoji it would have moved the cursor to column 14.
+        await terminal.KeysAsync("End");
+        Assert.Equal(10, await terminal.CursorColumnAsync());
+        // Left over x, then Backspace takes the whole sequence (five code points, eight UTF-16 units).
+        await terminal.KeysAsync("Left", "BSpace");
+        await terminal.WaitForInputAsync("[#zwj] x");
+        Assert.Equal(7, await terminal.CursorColumnAsync());
+    }
+
+    [TerminalFact]
+    public async Task TheTitleCountsLinesSinceTheLastKeyAndThoseForTheUser()
+    {
+        await using var bob = await server.JoinAsync("actbob", "act");
+        await using var terminal = await StartChatAsync("actalice", "--room", "act");
+        await ExpectArrivalAsync(bob, "actalice");
+        await terminal.WaitForTitleAsync("parley #act");
+
+        await bob.SendLineAsync("anyone here?");
+        await terminal.WaitForTitleAsync("parley #act (1 new)");
+        await bob.SendLineAsync("ACTALICE: are you?");
+        await bob.SendLineAsync("/msg actalice psst");
+        await bob.SendLineAsync("the actalicecat is not her");
+        await terminal.WaitForTitleAsync("parley #act (4 new, 2 for you)");
+
+        // A key means the user is back: the count starts again.
+        await terminal.TypeAsync("x");
+        await terminal.WaitForTitleAsync("parley #act");
+    }
+
+    [TerminalFact]
     public async Task AResizedTerminalShowsTheInputLineOnce()
     {
         await using var bob = await server.JoinAsync("resizebob", "resize");

@@ -63,6 +63,28 @@ internal sealed class TmuxTerminal : IAsyncDisposable
 
     public Task ResizeAsync(int columns, int rows) => TmuxAsync("resize-window", "-t", "t", "-x", Number(columns), "-y", Number(rows));
 
+    /// <summary>The column the terminal's cursor is in (0 is the first), as tmux, which drew the screen, places it.</summary>
+    public async Task<int> CursorColumnAsync() => int.Parse((await TmuxAsync("display-message", "-p", "-t", "t", "#{cursor_x}")).Trim(), CultureInfo.InvariantCulture);
+
+    /// <summary>Waits until the title the program set (OSC 2) is <paramref name="expected"/>.</summary>
+    public async Task WaitForTitleAsync(string expected)
+    {
+        using var timeout = new CancellationTokenSource(TaskTimeoutExtensions.DefaultWait);
+        string title = string.Empty;
+        while (!timeout.IsCancellationRequested)
+        {
+            title = (await TmuxAsync("display-message", "-p", "-t", "t", "#{pane_title}")).TrimEnd('\n');
+            if (title == expected)
+            {
+                return;
+            }
+
+            await Task.Delay(50, CancellationToken.None);
+        }
+
+        throw new XunitException($"the title never became '{expected}'; it was '{title}'");
+    }
+
     /// <summary>The screen as lines, trailing blanks removed; with <paramref name="scrollback"/>, what scrolled off too.</summary>
     public async Task<string[]> ScreenAsync(bool scrollback = false)
     {
