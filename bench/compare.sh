@@ -167,6 +167,11 @@ def extra(r, kind):
     if r is None: return 'failed'
     if 'error' in r: return r['error']
     cpu = f" cpu {r['cpu'][0]}/{r['cpu'][1]}%" if len(r.get('cpu', [])) == 2 else ''
+    # The server's CPU per million lines (core-seconds): unlike the rate, it does not depend on how fast the
+    # load generator sharing the machine is.
+    rate = figure(r, kind)
+    if cpu and rate:
+        cpu += f" {float(r['cpu'][0]) / 100 / rate * 1e6:.3f} core-s/M"
     if kind == 'echo': return f"p99 {r.get('latency_p99_us','-')}us" + (f" unanswered {r['unanswered']}" if r.get('unanswered') else '') + cpu
     if kind == 'fanout': return f"lost {r.get('lost','-')} p99 {r.get('latency_p99_us','-')}us" + cpu
     if kind == 'hold': return f"{r.get('server_bytes_per_connection','-')} B/conn"
@@ -196,4 +201,5 @@ for key in keys:
 print(f"\nunits: echo {unit['echo']}, fanout {unit['fanout']}, hold connections kept; ratio = peer / parley")
 print("with --rounds: the median round, then 'of' the lowest-highest of the rounds")
 print("cpu S/B%: the server's and the bench's CPU in % of one core during the measured phase (the machine has 2 cores)")
+print("core-s/M: the server's CPU seconds per million deliveries (fanout) or echoed messages (echo), from S% and the rate")
 PY
