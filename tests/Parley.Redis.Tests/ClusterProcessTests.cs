@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using System.Net;
+using System.Text.RegularExpressions;
 using Parley.Testing;
 
 namespace Parley.Redis.Tests;
 
 /// <summary>Real <c>parley serve --redis</c> processes: what an operator running several machines sees.</summary>
-public sealed class ClusterProcessTests
+public sealed partial class ClusterProcessTests
 {
     [Fact]
     public async Task ANodeKilledWithSigkillHasItsMembersLeaveEveryonesViewWithin15Seconds()
@@ -34,6 +35,43 @@ public sealed class ClusterProcessTests
     }
 
     [Fact]
+    public async Task ChatGivenSeveralNodesMovesToTheNextWhenItsNodeDiesAndMissesNoLine()
+    {
+        await using var redis = await RedisServer.StartAsync();
+        await using var doomed = ParleyProcess.Start("serve", "--chat", "0", "--redis", redis.Configuration);
+        await using var survivor = ParleyProcess.Start("serve", "--chat", "0", "--redis", redis.Configuration);
+        string doomedAddress = await doomed.ListeningAddressAsync("chat");
+        string survivorAddress = await survivor.ListeningAddressAsync("chat");
+        await using var talker = await LineClient.ConnectAsync(IPEndPoint.Parse(survivorAddress));
+        await talker.SendLineAsync("/nick talker");
+        await talker.ExpectLineAsync("* talker joined #lobby");
+        await using var reader = ParleyProcess.Start("chat", doomedAddress, survivorAddress, "--name", "reader");
+        await talker.ExpectLineAsync("* reader joined #lobby");
+        for (int i = 1; i <= 5; i++)
+        {
+            await talker.SendLineAsync($"line {i}");
+        }
+
+        await reader.ExpectLineAsync(l => Said(l) == "line 5", "the lines before its node died");
+
+        doomed.Signal("KILL");
+        for (int i = 6; i <= 10; i++)
+        {
+            await talker.SendLineAsync($"line {i}");
+        }
+
+        // Back on the other node under its own name once the dead node's lease is gone, with the lines said meanwhile.
+        await talker.ExpectLineAsync("* reader joined #lobby");
+        await reader.ExpectLineAsync(l => Said(l) == "line 10", "the lines said while it moved");
+        await talker.SendLineAsync("line 11");
+        await reader.ExpectLineAsync(l => Said(l) == "line 11", "a line said once it was back");
+        reader.StandardInput.Close();
+        Assert.Equal(0, await reader.WaitForExitAsync());
+        Assert.Equal(Enumerable.Range(1, 11).Select(i => $"line {i}"), reader.StandardOutputSeen.Select(Said).OfType<string>());
+        Assert.Contains($"reconnected to {survivorAddress} as reader in #lobby", reader.StandardError, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task RedisUnreachableAtStartIsOneLineAndExitCode2()
     {
         int nobody = Loopback.FreePort();
@@ -44,4 +82,9 @@ public sealed class ClusterProcessTests
         Assert.DoesNotContain("secret", serve.StandardError, StringComparison.Ordinal);
         Assert.Empty(serve.StandardOutputSeen);
     }
+
+    private static string? Said(string line) => SpokenLine().Match(line) is { Success: true } m ? m.Groups[1].Value : null;
+
+    [GeneratedRegex(@"^(?:\[[0-9: -]+\] )?<talker> (.*)$")]
+    private static partial Regex SpokenLine();
 }
