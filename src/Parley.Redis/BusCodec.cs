@@ -8,7 +8,7 @@ namespace Parley.Redis;
 /// <summary>
 /// What travels on the bus channel. The first byte says what it is: <c>L</c> room lines (written by the numbering
 /// script: <c>L{firstId}\t{room}\t{node}\t{member}\t{seq}\n[lines]</c>), and JSON for the rest: <c>P</c> presence,
-/// <c>S</c> a node's whole presence, <c>M</c> a private line, <c>K</c> a cut-off. Written by hand with Utf8JsonWriter
+/// <c>S</c> a node's whole presence, <c>M</c> a private line, <c>K</c> a cut-off, <c>B</c> a ban; and <c>G{node}</c>, a node found dead. Written by hand with Utf8JsonWriter
 /// and read with JsonDocument, so nothing needs reflection (the CLI stays AOT-clean).
 /// </summary>
 internal static class BusCodec
@@ -18,6 +18,8 @@ internal static class BusCodec
     public const byte Snapshot = (byte)'S';
     public const byte Private = (byte)'M';
     public const byte CutOff = (byte)'K';
+    public const byte NodeGone = (byte)'G';
+    public const byte Ban = (byte)'B';
 
     /// <summary>One seat of a node's presence: a member in a room.</summary>
     public readonly record struct Seat(long Member, string Room, string RoomName, string Name, bool Announced)
@@ -140,6 +142,15 @@ internal static class BusCodec
         json.WriteNumber("m", member.Id);
         json.WriteString("why", reason);
         json.WriteString("say", message);
+        json.WriteEndObject();
+    });
+
+    public static byte[] EncodeBan(string address, string by, string originNode) => Write(Ban, json =>
+    {
+        json.WriteStartObject();
+        json.WriteString("n", originNode);
+        json.WriteString("a", address);
+        json.WriteString("by", by);
         json.WriteEndObject();
     });
 

@@ -263,7 +263,7 @@ public sealed class RedisChatCluster : IChatCluster
         {
             if (!await db.KeyExistsAsync(RedisKeys.Node(node)))
             {
-                RoomBus.DropNode(node);
+                await RoomBus.DropNodeAsync(node);
             }
         }
     }

@@ -10,7 +10,8 @@ namespace Parley.Redis;
 /// <summary>
 /// Names across nodes. A name's key holds its holder (<c>node/member</c>); the lease is the holder's node key, which a
 /// live node renews at every heartbeat. A name whose node stopped heartbeating is free: claiming it or looking it up
-/// finds the node key gone, so a dead node's names come free when its key expires, with no renewal per name.
+/// finds the node key gone, so a dead node's names come free when its key expires, with no renewal per name. Taking a
+/// dead node's name also tells every node that the node is gone, before the new holder is announced anywhere.
 /// </summary>
 internal sealed class RedisNameRegistry(RedisChatCluster cluster) : INameRegistry
 {
@@ -19,6 +20,7 @@ internal sealed class RedisNameRegistry(RedisChatCluster cluster) : INameRegistr
         if holder and holder ~= ARGV[1] then
           local node = string.match(holder, '^(.*)/')
           if node and redis.call('EXISTS', ARGV[2] .. node) == 1 then return 0 end
+          if node then redis.call('PUBLISH', ARGV[3], 'G' .. node) end
         end
         redis.call('SET', KEYS[1], ARGV[1])
         return 1
@@ -49,7 +51,7 @@ internal sealed class RedisNameRegistry(RedisChatCluster cluster) : INameRegistr
     public async ValueTask<bool> TryClaimAsync(string name, MemberRef owner, CancellationToken cancellation = default)
     {
         string key = ChatNames.Key(name);
-        var claimed = (long)await RunAsync(ClaimScript, RedisKeys.Name(key), owner.ToString(), RedisKeys.NodePrefix) == 1;
+        var claimed = (long)await RunAsync(ClaimScript, RedisKeys.Name(key), owner.ToString(), RedisKeys.NodePrefix, RedisKeys.BusChannelName) == 1;
         if (claimed)
         {
             _held[key] = (name, owner);
@@ -118,7 +120,7 @@ internal sealed class RedisNameRegistry(RedisChatCluster cluster) : INameRegistr
         var lost = new List<(string, MemberRef)>();
         foreach (var (key, (name, owner)) in _held.ToArray())
         {
-            if ((long)await RunAsync(ClaimScript, RedisKeys.Name(key), owner.ToString(), RedisKeys.NodePrefix) != 1)
+            if ((long)await RunAsync(ClaimScript, RedisKeys.Name(key), owner.ToString(), RedisKeys.NodePrefix, RedisKeys.BusChannelName) != 1)
             {
                 _held.TryRemove(key, out _);
                 lost.Add((name, owner));
@@ -128,11 +130,11 @@ internal sealed class RedisNameRegistry(RedisChatCluster cluster) : INameRegistr
         return lost;
     }
 
-    private async Task<RedisResult> RunAsync(string script, RedisKey key, string first, string second)
+    private async Task<RedisResult> RunAsync(string script, RedisKey key, string first, string second, string third = "")
     {
         try
         {
-            return await cluster.Database.ScriptEvaluateAsync(script, [key], [first, second]);
+            return await cluster.Database.ScriptEvaluateAsync(script, [key], [first, second, third]);
         }
         catch (Exception ex) when (RedisChatCluster.IsUnreachable(ex))
         {

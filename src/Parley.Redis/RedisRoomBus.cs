@@ -224,6 +224,8 @@ internal sealed class RedisRoomBus : IRoomBus, IDisposable
         await PublishAsync(BusCodec.EncodeCutOff(member, reason, message));
     }
 
+    public async ValueTask BanAsync(string address, string by, string originNode) => await PublishAsync(BusCodec.EncodeBan(address, by, originNode));
+
     /// <summary>
     /// After Redis comes back (or took this node for dead): writes this node's whole presence again and tells the others,
     /// then reads theirs. Returns how many seats this node has.
@@ -274,7 +276,18 @@ internal sealed class RedisRoomBus : IRoomBus, IDisposable
         await done.Task;
     }
 
-    public void DropNode(string node) => _work.Writer.TryWrite(new NodeGone(node));
+    /// <summary>A node's lease is gone: every node is told on the channel, or, with Redis out of reach, this one alone.</summary>
+    public async Task DropNodeAsync(string node)
+    {
+        try
+        {
+            await _cluster.Database.PublishAsync(RedisKeys.Bus, Encoding.UTF8.GetBytes("G" + node));
+        }
+        catch (Exception ex) when (RedisChatCluster.IsUnreachable(ex))
+        {
+            _work.Writer.TryWrite(new NodeGone(node));
+        }
+    }
 
     private async Task PublishAsync(byte[] message)
     {
@@ -379,6 +392,19 @@ internal sealed class RedisRoomBus : IRoomBus, IDisposable
             return;
         }
 
+        if (payload[0] == BusCodec.NodeGone)
+        {
+            // Said by whoever found the node's lease gone first, so every node drops its members at one point in the
+            // channel's order: before that node's names are announced again under their new holders.
+            string gone = Encoding.UTF8.GetString(payload.AsSpan(1));
+            if (gone != NodeId && _seats.ContainsKey(gone))
+            {
+                RedisLog.NodeGone(_cluster.Logger, gone, ApplySnapshot(gone, [], "server lost"));
+            }
+
+            return;
+        }
+
         using var document = JsonDocument.Parse(payload.AsMemory(1));
         var root = document.RootElement;
         switch (payload[0])
@@ -410,6 +436,13 @@ internal sealed class RedisRoomBus : IRoomBus, IDisposable
                 if (member.Node == NodeId)
                 {
                     _subscriber?.OnCutOff(member, root.GetProperty("why").GetString()!, root.GetProperty("say").GetString()!);
+                }
+
+                break;
+            case BusCodec.Ban:
+                if (root.GetProperty("n").GetString() != NodeId)
+                {
+                    _subscriber?.OnBan(root.GetProperty("a").GetString()!, root.GetProperty("by").GetString()!);
                 }
 
                 break;

@@ -126,6 +126,23 @@ public sealed class ClusterChatTests
         await using var again = await east.JoinChatAsync("troll");
     }
 
+    [Fact]
+    public async Task ABanOnOneNodeCutsOffAndRefusesTheAddressOnEveryNode()
+    {
+        await using var cluster = await ClusterNodes.StartAsync(2, o => o.OperatorPassword = "root-of-trust");
+        var (east, west) = (cluster.Nodes[0], cluster.Nodes[1]);
+        await using var op = await east.JoinChatAsync("op");
+        await using var elsewhere = await west.JoinChatAsync("elsewhere");
+        await op.SendLineAsync("/oper root-of-trust");
+        await op.ExpectLineAsync("* you are now an operator");
+
+        // Everyone here is 127.0.0.1: the operator's ban reaches the member on the other node too.
+        await op.SendLineAsync("/ban 127.0.0.1");
+        Assert.Contains("! disconnected: banned by op", await elsewhere.ReadToEndAsync());
+        await using var again = await west.ConnectAsync();
+        Assert.Equal(["! 127.0.0.1 is banned from this server"], await again.ReadToEndAsync());
+    }
+
     internal static async Task<LineClient> JsonListenerAsync(TestServer node, string name)
     {
         var client = await node.JoinChatAsync(name);

@@ -45,6 +45,9 @@ public interface IRoomBusSubscriber
     /// <summary>An operator cut off a member (<c>/kick</c>); the node that holds it ends its session.</summary>
     void OnCutOff(MemberRef member, string reason, string message);
 
+    /// <summary>An operator banned an address (<c>/ban</c>): every node refuses it and cuts off whoever it holds from there.</summary>
+    void OnBan(string address, string by);
+
     /// <summary>
     /// Every local member in every room it is in, as <see cref="PresenceKind.Entered"/> changes (with a join notice when
     /// it is announced): what a bus across nodes publishes again when it reconnects, so the others' rosters catch up.
@@ -102,6 +105,9 @@ public interface IRoomBus
     ValueTask<bool> SendPrivateAsync(MemberRef to, ChatEvent line);
 
     ValueTask CutOffAsync(MemberRef member, string reason, string message);
+
+    /// <summary>Bans an address on every other node (<see cref="IRoomBusSubscriber.OnBan"/>); the caller's node has banned it already.</summary>
+    ValueTask BanAsync(string address, string by, string originNode);
 }
 
 /// <summary>The bus cannot reach the other nodes: the sender is told its line did not go out.</summary>

@@ -32,14 +32,16 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     private readonly IRoomBus _bus;
     private readonly IRoomHistory _history;
     private readonly OutputBudget _budget;
+    private readonly ConnectionLimiter? _limiter;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _recentCapacity;
     private long _lastMemberNumber;
     private volatile bool _shuttingDown;
 
-    public ChatHub(ServerOptions options, INameRegistry names, IRoomBus bus, IRoomHistory history, OutputBudget budget, TimeProvider time, ILogger<ChatHub> logger)
+    public ChatHub(ServerOptions options, INameRegistry names, IRoomBus bus, IRoomHistory history, OutputBudget budget, TimeProvider time, ILogger<ChatHub> logger, ConnectionLimiter? limiter = null)
     {
+        _limiter = limiter;
         _options = options;
         _names = names;
         _bus = bus;
@@ -385,15 +387,41 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     }
 
     /// <summary>Cuts off every member on this node connected from <paramref name="address"/>; returns how many.</summary>
-    public int KickAddress(System.Net.IPAddress address, ChatMember by)
+    public int KickAddress(System.Net.IPAddress address, ChatMember by) => KickAddress(address, by.Name);
+
+    private int KickAddress(System.Net.IPAddress address, string by)
     {
         var targets = _local.Values.Where(m => m.RemoteAddress?.Equals(address) == true).ToArray();
         foreach (var target in targets)
         {
-            target.CutOff($"banned by {by.Name}", $"disconnected: banned by {by.Name}");
+            target.CutOff($"banned by {by}", $"disconnected: banned by {by}");
         }
 
         return targets.Length;
+    }
+
+    /// <summary>Has the other nodes ban an address this node has banned; false when they cannot be reached.</summary>
+    public async ValueTask<bool> SpreadBanAsync(System.Net.IPAddress address, ChatMember by)
+    {
+        try
+        {
+            await _bus.BanAsync(address.ToString(), by.Name, NodeId);
+            return true;
+        }
+        catch (BusUnavailableException ex)
+        {
+            ChatLog.BusUnavailable(_logger, "/ban", ex.Message);
+            return false;
+        }
+    }
+
+    public void OnBan(string address, string by)
+    {
+        if (System.Net.IPAddress.TryParse(address, out var ip))
+        {
+            _limiter?.Ban(ip);
+            KickAddress(ip, by);
+        }
     }
 
     /// <summary>Who is in the room, on every node; past the presence limit, the count and the first names.</summary>

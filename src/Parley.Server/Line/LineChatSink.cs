@@ -164,8 +164,8 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
                 Reply(await session.KickAsync(input.Argument, input.Text));
                 break;
             case ChatInputKind.Ban:
-                var (banned, address, cutOff) = session.Ban(input.Argument);
-                if (banned.IsOk)
+                var (banned, address, cutOff) = await session.BanAsync(input.Argument);
+                if (address is not null)
                 {
                     Notice($"banned {address} until the server restarts; {cutOff} connection(s) cut off");
                 }
