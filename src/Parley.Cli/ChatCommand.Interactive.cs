@@ -48,7 +48,7 @@ internal static partial class ChatCommand
                 _rooms.Add(_room);
             }
 
-            editor.WriteAbove(renderer.RenderLocal($"connected to {target} as {_name} in #{_room}; /help lists the commands, /quit or Ctrl-D leaves"));
+            editor.WriteAbove(renderer.RenderLocal($"connected to {client.Server} as {_name} in #{_room}; /help lists the commands, /quit or Ctrl-D leaves"));
             foreach (string note in start.Notes)
             {
                 editor.WriteAbove(renderer.RenderLocal(note));

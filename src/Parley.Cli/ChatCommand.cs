@@ -16,7 +16,11 @@ internal static partial class ChatCommand
 
     public static Command Create()
     {
-        var server = new Argument<string>("HOST:PORT") { Description = "The chat server, e.g. 127.0.0.1:9999 or [::1]:9999" };
+        var server = new Argument<string[]>("HOST:PORT")
+        {
+            Description = "The chat server, e.g. 127.0.0.1:9999 or [::1]:9999; give several servers of one chat (serve --redis) to move to the next when one goes away",
+            Arity = ArgumentArity.OneOrMore,
+        };
         var name = new Option<string?>("--name", "-n") { Description = "Your name in the chat (default: your user name)", HelpName = "NAME" };
         var room = new Option<string?>("--room", "-r") { Description = "The room to enter (default: lobby)", HelpName = "ROOM" };
         var password = new Option<string?>("--password") { Description = $"The server's password, if it has one (or set {PasswordVariable}, which ps does not show)", HelpName = "PASSWORD" };
@@ -26,7 +30,11 @@ internal static partial class ChatCommand
         tls.AddTo(command);
         command.SetAction((parse, cancellation) => Cli.RunAsync(token =>
         {
-            var target = Cli.ParseTarget(parse.GetValue(server)!);
+            // Several addresses are allowed, so an unknown option would be taken for one: say what it is instead.
+            var targets = parse.GetValue(server)!
+                .Select(text => text.StartsWith('-') ? throw new UsageException($"unknown option '{text}' (see 'parley chat --help')") : Cli.ParseTarget(text))
+                .ToArray();
+            var target = targets[0];
             string chosen = parse.GetValue(name) ?? DefaultName();
             if (!ChatNames.TryNormalize(chosen, out string nick, out string problem))
             {
@@ -40,7 +48,11 @@ internal static partial class ChatCommand
             }
 
             string? secret = parse.GetValue(password) ?? Environment.GetEnvironmentVariable(PasswordVariable);
-            var reconnect = parse.GetValue(noReconnect) ? ChatReconnectOptions.Disabled : new ChatReconnectOptions();
+            // A node that died holds its members' names until its lease runs out (docs/cluster.md): across nodes the
+            // client asks for its name back for longer than that before it settles for one with a digit.
+            var reconnect = targets.Length > 1
+                ? new ChatReconnectOptions { Enabled = !parse.GetValue(noReconnect), OtherServers = targets[1..], NameWait = TimeSpan.FromSeconds(12) }
+                : parse.GetValue(noReconnect) ? ChatReconnectOptions.Disabled : new ChatReconnectOptions();
             return RunAsync(target, nick, roomName, secret, tls.Read(parse), reconnect, token);
         }, cancellation));
         return command;
@@ -59,7 +71,7 @@ internal static partial class ChatCommand
         }
 
         bool color = interactive && string.IsNullOrEmpty(Environment.GetEnvironmentVariable("NO_COLOR"));
-        var session = new ChatSession(client, start, new ChatRenderer(color, timestamps: interactive), target);
+        var session = new ChatSession(client, start, new ChatRenderer(color, timestamps: interactive));
         return interactive
             ? await session.RunInteractiveAsync(events, stop)
             : await session.RunScriptedAsync(events, stop);
@@ -71,7 +83,7 @@ internal static partial class ChatCommand
         return ChatNames.TryNormalize(user, out string name, out _) ? name : "guest";
     }
 
-    private sealed partial class ChatSession(ChatClient client, ChatStart start, ChatRenderer renderer, HostPort target)
+    private sealed partial class ChatSession(ChatClient client, ChatStart start, ChatRenderer renderer)
     {
         // Sent when stdin ends: the server answers it after everything sent before, so its pong means "all answered".
         private const string DrainToken = "parley-stdin-drained";
@@ -139,7 +151,7 @@ internal static partial class ChatCommand
             catch (TimeoutException)
             {
                 // Input has ended and the server is not back to answer it: a script must not wait forever.
-                return Cli.Fail($"connection to {target} lost", ExitCodes.Failure);
+                return Cli.Fail($"connection to {client.Server} lost", ExitCodes.Failure);
             }
 
             _leaving = true;
@@ -168,9 +180,9 @@ internal static partial class ChatCommand
 
                     _closing = chatEvent switch
                     {
-                        { Type: ChatEventType.Notice, Text: "server shutting down" } => $"{target} shut down",
+                        { Type: ChatEventType.Notice, Text: "server shutting down" } => $"{client.Server} shut down",
                         { Type: ChatEventType.Error } when chatEvent.Text.StartsWith("disconnected: ", StringComparison.Ordinal) =>
-                            $"disconnected by {target}: {chatEvent.Text["disconnected: ".Length..]}",
+                            $"disconnected by {client.Server}: {chatEvent.Text["disconnected: ".Length..]}",
                         _ => _closing,
                     };
                     seen?.Invoke(chatEvent);
@@ -199,7 +211,7 @@ internal static partial class ChatCommand
 
             // The input line goes first, so the last words are not written into it.
             _beforeLastWords?.Invoke();
-            return Cli.Fail(_closing ?? $"connection to {target} lost", ExitCodes.Failure);
+            return Cli.Fail(_closing ?? $"connection to {client.Server} lost", ExitCodes.Failure);
         }
 
         // A status line while the client waits to reconnect, and one when it is back (the lines it missed follow).
@@ -212,8 +224,8 @@ internal static partial class ChatCommand
                     {
                         _closing = null;
                         show(status.ServerShutDown
-                            ? $"{target} shut down; reconnecting ({(prompt is null ? "--no-reconnect exits instead" : "Ctrl-C leaves")})"
-                            : $"connection to {target} lost; reconnecting ({(prompt is null ? "--no-reconnect exits instead" : "Ctrl-C leaves")})");
+                            ? $"{client.Server} shut down; reconnecting ({(prompt is null ? "--no-reconnect exits instead" : "Ctrl-C leaves")})"
+                            : $"connection to {client.Server} lost; reconnecting ({(prompt is null ? "--no-reconnect exits instead" : "Ctrl-C leaves")})");
                     }
 
                     prompt?.Invoke(string.Create(CultureInfo.InvariantCulture, $"reconnecting, attempt {status.Attempt} in {status.Delay.TotalSeconds:0.0} s"));
@@ -228,7 +240,7 @@ internal static partial class ChatCommand
                         _ => string.Create(CultureInfo.InvariantCulture, $"{status.Missed} lines missed"),
                     };
                     string renamed = status.NameTaken ? " (the old name was still taken; /nick NAME changes it)" : string.Empty;
-                    show($"reconnected to {target} as {status.Name ?? "a guest"} in #{status.Room}, {missed}{renamed}");
+                    show($"reconnected to {client.Server} as {status.Name ?? "a guest"} in #{status.Room}, {missed}{renamed}");
                     prompt?.Invoke(null);
                     if (_drainSent && !_drained.Task.IsCompleted)
                     {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Parley.Redis;
 using Parley.Server.Hosting;
 
 namespace Parley.Cli;
@@ -73,6 +74,11 @@ internal static class ServeCommand
             catch (SettingsException ex)
             {
                 throw new UsageException(ex.Message);
+            }
+
+            if (options.Redis is not null)
+            {
+                options.Cluster = new RedisChatCluster(options);
             }
 
             return await ServeAsync(options, token);

@@ -168,6 +168,20 @@ public sealed partial class ChatClient
         return TimeSpan.FromMilliseconds(cap * (0.5 + (Random.Shared.NextDouble() * 0.5)));
     }
 
+    // With other servers of the same chat, attempt 1 goes to the one after the server that was lost, and each further
+    // attempt to the next in turn; alone, every attempt is the same server.
+    private HostPort NextServer(int attempt)
+    {
+        var others = _reconnect.OtherServers;
+        if (others.Count == 0)
+        {
+            return Server;
+        }
+
+        HostPort[] all = [Server, .. others.Where(other => other != Server)];
+        return all[attempt % all.Length];
+    }
+
     /// <summary>Connects again until it works, the server refuses for good, or the user leaves.</summary>
     private async Task<(List<ChatEvent> Events, bool Ended)> ResumeAsync(CancellationToken cancellation)
     {
@@ -190,7 +204,8 @@ public sealed partial class ChatClient
                 await Task.Delay(delay, resuming.Token);
                 using var bounded = CancellationTokenSource.CreateLinkedTokenSource(resuming.Token);
                 bounded.CancelAfter(_reconnect.AttemptTimeout);
-                link = await Link.OpenAsync(Server, _tls, bounded.Token);
+                var target = NextServer(attempt);
+                link = await Link.OpenAsync(target, _tls, bounded.Token);
                 var (events, refused, missed) = await CatchUpAsync(link, bounded.Token);
                 if (refused)
                 {
@@ -201,6 +216,7 @@ public sealed partial class ChatClient
                 }
 
                 _link = link;
+                Server = target;
                 _ready.TrySetResult();
                 ConnectionChanged?.Invoke(new ChatConnectionStatus(ChatConnectionState.Resumed)
                 {

@@ -35,7 +35,23 @@ public sealed partial class ChatClient : IAsyncDisposable
         _reconnect = reconnect;
     }
 
-    public HostPort Server { get; }
+    /// <summary>The server the client is connected to now: the first that answered, later the one it resumed on.</summary>
+    public HostPort Server { get; private set; }
+
+    private static async Task<(Link Link, HostPort Server)> OpenAnyAsync(IReadOnlyList<HostPort> servers, ClientTlsOptions? tls, CancellationToken cancellation)
+    {
+        for (int i = 0; ; i++)
+        {
+            try
+            {
+                return (await Link.OpenAsync(servers[i], tls, cancellation), servers[i]);
+            }
+            catch (ConnectException) when (i < servers.Count - 1)
+            {
+                // Try the next one; the last one's failure is the one reported.
+            }
+        }
+    }
 
     /// <summary>
     /// Lines that were neither JSON nor Parley's text format (<c>* </c>, <c>! </c>, <c>&lt;</c>, <c>[</c>): a
@@ -54,7 +70,18 @@ public sealed partial class ChatClient : IAsyncDisposable
     public static async Task<ChatClient> ConnectAsync(HostPort server, string? name, string? room, CancellationToken cancellation, string? password = null, ClientTlsOptions? tls = null, ChatReconnectOptions? reconnect = null)
     {
         reconnect ??= new ChatReconnectOptions();
-        var client = new ChatClient(await Link.OpenAsync(server, tls, cancellation), server, password, tls, reconnect);
+        Link link;
+        try
+        {
+            link = await Link.OpenAsync(server, tls, cancellation);
+        }
+        catch (ConnectException) when (reconnect.OtherServers.Count > 0)
+        {
+            // One node of a cluster being down is no reason not to start: the first of the others that answers will do.
+            (link, server) = await OpenAnyAsync(reconnect.OtherServers, tls, cancellation);
+        }
+
+        var client = new ChatClient(link, server, password, tls, reconnect);
         client._room = string.IsNullOrEmpty(room) ? Lobby : room.TrimStart('#');
         client._asked = string.IsNullOrEmpty(name) ? null : name;
         var hello = client.Hello(room, name);

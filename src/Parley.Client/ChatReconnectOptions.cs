@@ -27,6 +27,13 @@ public sealed class ChatReconnectOptions
     /// </summary>
     public TimeSpan AttemptTimeout { get; init; } = TimeSpan.FromSeconds(15);
 
+    /// <summary>
+    /// Other servers of the same chat (nodes of one <c>parley serve --redis</c> cluster). When the link drops, each
+    /// attempt tries the next server in turn, the one after the server that was lost first; the client resumes there
+    /// as on its own server, since ids and history are the same on every node. Defaults to none.
+    /// </summary>
+    public IReadOnlyList<HostPort> OtherServers { get; init; } = [];
+
     public static ChatReconnectOptions Disabled { get; } = new() { Enabled = false };
 }
 

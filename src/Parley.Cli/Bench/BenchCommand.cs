@@ -31,8 +31,10 @@ internal static class BenchCommand
         var rate = new Option<double>("--rate", "-r") { Description = "Lines per second per publisher (default: flat out)", HelpName = "R" };
         var stagger = new Option<bool>("--stagger") { Description = "With --rate: spread the publishers' lines evenly over each interval, as independent users send, instead of all at once" };
         var setupLimit = new Option<double>("--setup-limit") { Description = "Give up if the server has not seated every member within this many seconds", DefaultValueFactory = _ => 30, HelpName = "SECONDS" };
-        var fanout = Mode("fanout", "N members in one room, P publishing: deliveries/s, latency, lines lost", members, publishers, rate, stagger, size, seconds, setupLimit, protocol, json);
-        fanout.SetAction((parse, cancellation) => Run(parse, fanout, json, (target, token) =>
+        var fanout = Mode("fanout", "N members in one room, P publishing: deliveries/s, latency, lines lost; given several nodes of one chat (serve --redis), members are spread over them in turn",
+            new Argument<string[]>("HOST:PORT") { Description = "The server to measure, or several nodes of one chat", Arity = ArgumentArity.OneOrMore },
+            members, publishers, rate, stagger, size, seconds, setupLimit, protocol, json);
+        fanout.SetAction((parse, cancellation) => RunMany(parse, fanout, json, (targets, token) =>
         {
             int n = Positive(parse.GetValue(members), "--members", 19_000, minimum: 2);
             if (parse.GetValue(stagger) && !(parse.GetValue(rate) > 0))
@@ -40,7 +42,7 @@ internal static class BenchCommand
                 throw new UsageException("--stagger needs --rate: flat out there is no interval to spread lines over");
             }
 
-            return FanoutBench.RunAsync(target, parse.GetValue(protocol) == "parley", n, Positive(parse.GetValue(publishers) is > 0 and var p ? p : n, "--publishers", n),
+            return FanoutBench.RunAsync(targets, parse.GetValue(protocol) == "parley", n, Positive(parse.GetValue(publishers) is > 0 and var p ? p : n, "--publishers", n),
                 Positive(parse.GetValue(size), "--size", 4096, minimum: 48), parse.GetValue(rate), Duration(parse.GetValue(seconds)), Duration(parse.GetValue(setupLimit), "--setup-limit"), token,
                 stagger: parse.GetValue(stagger));
         }, cancellation));
@@ -70,9 +72,12 @@ internal static class BenchCommand
         return command;
     }
 
-    private static Command Mode(string name, string description, params Option[] options)
+    private static Command Mode(string name, string description, params Option[] options) =>
+        Mode(name, description, new Argument<string>("HOST:PORT") { Description = "The server to measure" }, options);
+
+    private static Command Mode(string name, string description, Argument target, params Option[] options)
     {
-        var command = new Command(name, description) { new Argument<string>("HOST:PORT") { Description = "The server to measure" } };
+        var command = new Command(name, description) { target };
         foreach (var option in options)
         {
             command.Options.Add(option);
@@ -82,16 +87,26 @@ internal static class BenchCommand
     }
 
     private static Task<int> Run(ParseResult parse, Command mode, Option<bool> json, Func<IPEndPoint, CancellationToken, Task<BenchReport>> run, CancellationToken cancellation) =>
+        RunMany(parse, mode, json, (targets, token) => run(targets[0], token), cancellation);
+
+    private static Task<int> RunMany(ParseResult parse, Command mode, Option<bool> json, Func<IPEndPoint[], CancellationToken, Task<BenchReport>> run, CancellationToken cancellation) =>
         Cli.RunAsync(async token =>
         {
-            var target = Cli.ParseTarget(parse.GetValue((Argument<string>)mode.Arguments[0])!);
-            var address = (await Connector.ResolveAsync(target, token))[0];
+            string[] texts = mode.Arguments[0] is Argument<string[]> many ? parse.GetValue(many)! : [parse.GetValue((Argument<string>)mode.Arguments[0])!];
+            var endPoints = new List<IPEndPoint>();
+            foreach (string text in texts)
+            {
+                // Several addresses are allowed, so an unknown option would be taken for one: say what it is instead.
+                var target = text.StartsWith('-') ? throw new UsageException($"unknown option '{text}' (see 'parley bench {mode.Name} --help')") : Cli.ParseTarget(text);
+                endPoints.Add(new IPEndPoint((await Connector.ResolveAsync(target, token))[0], target.Port));
+            }
+
             using var stop = CancellationTokenSource.CreateLinkedTokenSource(token);
             using var signals = Cli.OnTerminationSignals(stop.Cancel);
             BenchReport report;
             try
             {
-                report = await run(new IPEndPoint(address, target.Port), stop.Token);
+                report = await run([.. endPoints], stop.Token);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {

@@ -23,7 +23,7 @@ internal static class FanoutBench
     // Lines sent before this Stopwatch timestamp belong to the warm-up and give no latency sample.
     private static long _latencyEpoch;
 
-    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, TimeSpan setupLimit, CancellationToken cancellation, bool stagger = false)
+    public static async Task<BenchReport> RunAsync(IReadOnlyList<IPEndPoint> targets, bool chatProtocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, TimeSpan setupLimit, CancellationToken cancellation, bool stagger = false)
     {
         publishers = Math.Min(publishers, members);
         string room = $"bench-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}";
@@ -36,7 +36,7 @@ internal static class FanoutBench
         {
             // Small batches for plain relays: the tutorials' server listens with a backlog of 5, and connections
             // past it wait for SYN-ACK retransmits (seconds each) before the server sees them.
-            sockets = await BenchSockets.ConnectManyAsync(target, members, setup.Token, batch: chatProtocol ? 100 : 4, connected: pace.Report);
+            sockets = await ConnectSpreadAsync(targets, members, chatProtocol ? 100 : 4, pace, setup.Token);
             if (chatProtocol)
             {
                 // A room of the run's own, so real users in #lobby never see its lines (issue 16, item 9), and no
@@ -130,6 +130,7 @@ internal static class FanoutBench
             var latency = Latency.Merge(await Task.WhenAll(receivers));
             return new BenchReport("fanout")
                 .Add("protocol", chatProtocol ? "parley" : "line")
+                .Add("servers", targets.Count)
                 .Add("members", members).Add("publishers", publishers).Add("size", size)
                 .Add("rate_per_publisher", ratePerPublisher > 0 ? ratePerPublisher : "max")
                 .Add("staggered", stagger)
@@ -141,6 +142,23 @@ internal static class FanoutBench
                 .Add("deliveries_per_s", Math.Round(delivered / publishSeconds))
                 .AddLatency("latency", latency);
         }
+    }
+
+    // Member i connects to server i mod S: with several nodes of one chat, members and publishers are spread evenly, so
+    // most lines cross from one node to another.
+    private static async Task<Socket[]> ConnectSpreadAsync(IReadOnlyList<IPEndPoint> targets, int members, int batch, SeatingPace pace, CancellationToken cancellation)
+    {
+        var perTarget = new Socket[targets.Count][];
+        int connected = 0;
+        for (int t = 0; t < targets.Count; t++)
+        {
+            int count = (members / targets.Count) + (t < members % targets.Count ? 1 : 0);
+            int before = connected;
+            perTarget[t] = await BenchSockets.ConnectManyAsync(targets[t], count, cancellation, batch, connected: c => pace.Report(before + c));
+            connected += count;
+        }
+
+        return [.. Enumerable.Range(0, members).Select(i => perTarget[i % targets.Count][i / targets.Count])];
     }
 
     private static async Task PublishAsync(Socket socket, int publisher, int size, double rate, double offset, long window, int members, int maxBatch, FanoutState state, CancellationToken stop)

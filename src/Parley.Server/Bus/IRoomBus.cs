@@ -1,4 +1,8 @@
+using Microsoft.Extensions.Logging;
 using Parley.Protocol.Chat;
+using Parley.Server.History;
+using Parley.Server.Hosting;
+using Parley.Server.Names;
 
 namespace Parley.Server.Bus;
 
@@ -27,6 +31,9 @@ public sealed record PresenceChange(PresenceKind Kind, string RoomName, MemberRe
 /// <summary>What every node does with what the bus carries: its hub delivers to its own members.</summary>
 public interface IRoomBusSubscriber
 {
+    /// <summary>This node's name, as in every <see cref="MemberRef"/> made here.</summary>
+    string NodeId { get; }
+
     /// <summary>Numbered room lines (messages, actions, topics), in the room's one order, to every member but the origin.</summary>
     void OnRoomLines(string roomKey, IReadOnlyList<ChatEvent> lines, MemberRef origin);
 
@@ -37,6 +44,41 @@ public interface IRoomBusSubscriber
 
     /// <summary>An operator cut off a member (<c>/kick</c>); the node that holds it ends its session.</summary>
     void OnCutOff(MemberRef member, string reason, string message);
+
+    /// <summary>An operator banned an address (<c>/ban</c>): every node refuses it and cuts off whoever it holds from there.</summary>
+    void OnBan(string address, string by);
+
+    /// <summary>
+    /// Every local member in every room it is in, as <see cref="PresenceKind.Entered"/> changes (with a join notice when
+    /// it is announced): what a bus across nodes publishes again when it reconnects, so the others' rosters catch up.
+    /// </summary>
+    IReadOnlyList<PresenceChange> LocalPresence();
+
+    /// <summary>
+    /// A local member's name was taken on another node while this one could not reach the registry (a Redis outage
+    /// long enough for this node to be taken for dead): the member gets a guest name and is told why.
+    /// </summary>
+    ValueTask OnNameLostAsync(MemberRef member, string name);
+}
+
+/// <summary>
+/// What makes several <c>parley serve</c> processes one chat (<c>--redis</c>): a bus, a name registry and a history
+/// store that span the nodes, in place of the in-process ones. Parley.Server knows it only through this interface,
+/// so the code that talks to Redis lives in its own project and the host that wants it (the CLI) plugs it in.
+/// </summary>
+public interface IChatCluster : IAsyncDisposable
+{
+    IRoomBus Bus { get; }
+
+    INameRegistry Names { get; }
+
+    IRoomHistory History { get; }
+
+    /// <summary>
+    /// Connects before anything listens. Throws <see cref="ServerStartException"/> with one line for the user when the
+    /// cluster cannot be reached.
+    /// </summary>
+    Task ConnectAsync(ILoggerFactory loggers, CancellationToken cancellation);
 }
 
 /// <summary>
@@ -63,6 +105,9 @@ public interface IRoomBus
     ValueTask<bool> SendPrivateAsync(MemberRef to, ChatEvent line);
 
     ValueTask CutOffAsync(MemberRef member, string reason, string message);
+
+    /// <summary>Bans an address on every other node (<see cref="IRoomBusSubscriber.OnBan"/>); the caller's node has banned it already.</summary>
+    ValueTask BanAsync(string address, string by, string originNode);
 }
 
 /// <summary>The bus cannot reach the other nodes: the sender is told its line did not go out.</summary>

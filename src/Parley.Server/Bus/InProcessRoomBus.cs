@@ -91,6 +91,19 @@ internal sealed class InProcessRoomBus(IRoomHistory history) : IRoomBus
         return ValueTask.CompletedTask;
     }
 
+    public ValueTask BanAsync(string address, string by, string originNode)
+    {
+        foreach (var subscriber in Volatile.Read(ref _subscribers))
+        {
+            if (subscriber.NodeId != originNode)
+            {
+                subscriber.OnBan(address, by);
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
     private sealed class RoomSequence(long lastId)
     {
         public long LastId = lastId;

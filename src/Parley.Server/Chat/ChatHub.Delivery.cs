@@ -99,6 +99,48 @@ internal sealed partial class ChatHub
         }
     }
 
+    public IReadOnlyList<PresenceChange> LocalPresence()
+    {
+        var changes = new List<PresenceChange>();
+        foreach (var member in _local.Values)
+        {
+            if (!member.HoldsName || member.IsCutOff)
+            {
+                continue;
+            }
+
+            foreach (var room in member.Rooms)
+            {
+                var notice = member.IsAnnounced ? new ChatEvent(ChatEventType.Join, Now) { Room = room.Name, From = member.Name } : null;
+                changes.Add(new PresenceChange(PresenceKind.Entered, room.Name, member.Id, member.Name, notice));
+            }
+        }
+
+        return changes;
+    }
+
+    public async ValueTask OnNameLostAsync(MemberRef id, string name)
+    {
+        if (id.Node != NodeId || !_local.TryGetValue(id.Id, out var member) || ChatNames.Key(member.Name) != ChatNames.Key(name))
+        {
+            return;
+        }
+
+        string guest;
+        do
+        {
+            guest = $"guest-{await _names.NextGuestNumberAsync()}";
+        }
+        while (!await _names.TryClaimAsync(guest, id));
+
+        member.Send(new OutboundMessage(new ChatEvent(ChatEventType.Notice, Now)
+        {
+            Text = $"someone else took the name {name} while this server could not reach the others; you are {guest} now",
+            Code = "name_lost",
+        }));
+        await TakeNameAsync(member, member.Name, guest);
+    }
+
     // Callers hold the room's delivery gate, so every member sees the room's lines in one order.
     private void Deliver(ChatRoom room, OutboundMessage message, MemberRef except)
     {

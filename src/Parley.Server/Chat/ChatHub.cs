@@ -32,14 +32,16 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     private readonly IRoomBus _bus;
     private readonly IRoomHistory _history;
     private readonly OutputBudget _budget;
+    private readonly ConnectionLimiter? _limiter;
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly int _recentCapacity;
     private long _lastMemberNumber;
     private volatile bool _shuttingDown;
 
-    public ChatHub(ServerOptions options, INameRegistry names, IRoomBus bus, IRoomHistory history, OutputBudget budget, TimeProvider time, ILogger<ChatHub> logger)
+    public ChatHub(ServerOptions options, INameRegistry names, IRoomBus bus, IRoomHistory history, OutputBudget budget, TimeProvider time, ILogger<ChatHub> logger, ConnectionLimiter? limiter = null)
     {
+        _limiter = limiter;
         _options = options;
         _names = names;
         _bus = bus;
@@ -210,9 +212,17 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
             return ChatResult.Ok;
         }
 
-        if (!await _names.TryClaimAsync(name, member.Id, cancellation))
+        try
         {
-            return ChatResult.Fail(ChatError.NameTaken, name);
+            if (!await _names.TryClaimAsync(name, member.Id, cancellation))
+            {
+                return ChatResult.Fail(ChatError.NameTaken, name);
+            }
+        }
+        catch (BusUnavailableException ex)
+        {
+            ChatLog.BusUnavailable(_logger, "/nick", ex.Message);
+            return ChatResult.Fail(ChatError.BusUnavailable, name, "your name was not changed");
         }
 
         if (ChatNames.Key(old) != ChatNames.Key(name))
@@ -220,14 +230,18 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
             await _names.ReleaseAsync(old, member.Id, cancellation);
         }
 
+        await TakeNameAsync(member, old, name);
+        return ChatResult.Ok;
+    }
+
+    private async ValueTask TakeNameAsync(ChatMember member, string old, string name)
+    {
         member.Name = name;
         foreach (var room in member.Rooms)
         {
             var notice = member.IsAnnounced ? new ChatEvent(ChatEventType.Nick, Now) { Room = room.Name, From = old, To = name } : null;
             await _bus.PublishPresenceAsync(room.Key, new PresenceChange(PresenceKind.Renamed, room.Name, member.Id, name, notice));
         }
-
-        return ChatResult.Ok;
     }
 
     /// <summary>
@@ -276,7 +290,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         catch (BusUnavailableException ex)
         {
             ChatLog.BusUnavailable(_logger, room.Name, ex.Message);
-            return ChatResult.Fail(ChatError.BusUnavailable, room.Name, ex.Message);
+            return ChatResult.Fail(ChatError.BusUnavailable, room.Name, lines.Length == 1 ? "your line was not sent" : $"your {lines.Length} lines were not sent");
         }
 
         foreach (var line in numbered)
@@ -319,19 +333,20 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     /// <summary>A private line to one user, wherever they are.</summary>
     public async ValueTask<ChatResult> SendPrivateAsync(ChatMember from, string toName, string text, CancellationToken cancellation = default)
     {
-        if (await _names.FindAsync(toName, cancellation) is not { } to)
-        {
-            return ChatResult.Fail(ChatError.NoSuchUser, toName);
-        }
-
-        var line = new ChatEvent(ChatEventType.Private, Now) { From = from.Name, To = toName, Text = text };
         try
         {
+            if (await _names.FindAsync(toName, cancellation) is not { } to)
+            {
+                return ChatResult.Fail(ChatError.NoSuchUser, toName);
+            }
+
+            var line = new ChatEvent(ChatEventType.Private, Now) { From = from.Name, To = toName, Text = text };
             return await _bus.SendPrivateAsync(to, line) ? ChatResult.Ok : ChatResult.Fail(ChatError.NoSuchUser, toName);
         }
         catch (BusUnavailableException ex)
         {
-            return ChatResult.Fail(ChatError.BusUnavailable, toName, ex.Message);
+            ChatLog.BusUnavailable(_logger, "/msg", ex.Message);
+            return ChatResult.Fail(ChatError.BusUnavailable, toName, "your message was not sent");
         }
     }
 
@@ -353,26 +368,60 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     /// <summary>Cuts off the member with that name, wherever it is, telling it and its rooms who did it and why.</summary>
     public async ValueTask<ChatResult> KickAsync(ChatMember by, string name, string reason, CancellationToken cancellation = default)
     {
-        if (await _names.FindAsync(name, cancellation) is not { } target)
+        try
         {
-            return ChatResult.Fail(ChatError.NoSuchUser, name);
-        }
+            if (await _names.FindAsync(name, cancellation) is not { } target)
+            {
+                return ChatResult.Fail(ChatError.NoSuchUser, name);
+            }
 
-        string why = reason.Length > 0 ? $"kicked by {by.Name}: {reason}" : $"kicked by {by.Name}";
-        await _bus.CutOffAsync(target, why, $"disconnected: {why}");
-        return ChatResult.Ok;
+            string why = reason.Length > 0 ? $"kicked by {by.Name}: {reason}" : $"kicked by {by.Name}";
+            await _bus.CutOffAsync(target, why, $"disconnected: {why}");
+            return ChatResult.Ok;
+        }
+        catch (BusUnavailableException ex)
+        {
+            ChatLog.BusUnavailable(_logger, "/kick", ex.Message);
+            return ChatResult.Fail(ChatError.BusUnavailable, name, $"{name} was not kicked");
+        }
     }
 
     /// <summary>Cuts off every member on this node connected from <paramref name="address"/>; returns how many.</summary>
-    public int KickAddress(System.Net.IPAddress address, ChatMember by)
+    public int KickAddress(System.Net.IPAddress address, ChatMember by) => KickAddress(address, by.Name);
+
+    private int KickAddress(System.Net.IPAddress address, string by)
     {
         var targets = _local.Values.Where(m => m.RemoteAddress?.Equals(address) == true).ToArray();
         foreach (var target in targets)
         {
-            target.CutOff($"banned by {by.Name}", $"disconnected: banned by {by.Name}");
+            target.CutOff($"banned by {by}", $"disconnected: banned by {by}");
         }
 
         return targets.Length;
+    }
+
+    /// <summary>Has the other nodes ban an address this node has banned; false when they cannot be reached.</summary>
+    public async ValueTask<bool> SpreadBanAsync(System.Net.IPAddress address, ChatMember by)
+    {
+        try
+        {
+            await _bus.BanAsync(address.ToString(), by.Name, NodeId);
+            return true;
+        }
+        catch (BusUnavailableException ex)
+        {
+            ChatLog.BusUnavailable(_logger, "/ban", ex.Message);
+            return false;
+        }
+    }
+
+    public void OnBan(string address, string by)
+    {
+        if (System.Net.IPAddress.TryParse(address, out var ip))
+        {
+            _limiter?.Ban(ip);
+            KickAddress(ip, by);
+        }
     }
 
     /// <summary>Who is in the room, on every node; past the presence limit, the count and the first names.</summary>

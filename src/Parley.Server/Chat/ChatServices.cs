@@ -16,10 +16,21 @@ internal static class ChatServices
     public static void Add(IServiceCollection services, ServerOptions options)
     {
         services.AddSingleton(new OutputBudget(options.MaxOutputMemory));
-        services.AddSingleton<INameRegistry, InProcessNameRegistry>();
         services.AddSingleton<HistorySlot>();
         services.AddSingleton<IRoomHistory>(provider => provider.GetRequiredService<HistorySlot>());
-        services.AddSingleton<IRoomBus, InProcessRoomBus>();
+        if (options.Cluster is { } cluster)
+        {
+            // Several nodes, one chat (--redis): the cluster's seams replace the in-process ones; it connects later,
+            // in OpenHistoryAsync, once the container can give it a logger.
+            services.AddSingleton(cluster.Names);
+            services.AddSingleton(cluster.Bus);
+        }
+        else
+        {
+            services.AddSingleton<INameRegistry, InProcessNameRegistry>();
+            services.AddSingleton<IRoomBus, InProcessRoomBus>();
+        }
+
         services.AddSingleton<ChatHub>();
         services.AddSingleton<RawChatRoom>();
     }
@@ -33,7 +44,15 @@ internal static class ChatServices
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Server.History");
         bool chat = options.EffectiveServices.Any(s => s.Kind == ServiceKind.Chat);
         IRoomHistory store;
-        if (!chat || options.History == HistoryMode.Off)
+        if (options.Cluster is { } cluster)
+        {
+            // History lives beside the bus (Redis Streams), so replay and resume work on any node. The hub subscribes
+            // to the bus when it is made; it must be there before the bus starts hearing the other nodes.
+            services.GetRequiredService<ChatHub>();
+            await cluster.ConnectAsync(services.GetRequiredService<ILoggerFactory>(), cancellation);
+            store = cluster.History;
+        }
+        else if (!chat || options.History == HistoryMode.Off)
         {
             store = new NoRoomHistory();
         }

@@ -197,6 +197,21 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
         return (ChatResult.Ok, ip, hub.KickAddress(ip, Member));
     }
 
+    /// <summary>
+    /// <see cref="Ban"/>, then the same on every other node of the chat. When they cannot be reached the ban holds here
+    /// and the result says so (<see cref="ChatError.BusUnavailable"/>).
+    /// </summary>
+    public async ValueTask<(ChatResult Result, IPAddress? Address, int CutOff)> BanAsync(string address)
+    {
+        var (result, ip, cutOff) = Ban(address);
+        if (result.IsOk && !await hub.SpreadBanAsync(ip!, Member))
+        {
+            result = ChatResult.Fail(ChatError.BusUnavailable, address, "the ban holds on this server only");
+        }
+
+        return (result, ip, cutOff);
+    }
+
     /// <summary>The member leaves every room and frees its name; the rooms are told why.</summary>
     public ValueTask EndAsync(string reason) => hub.DisconnectAsync(Member, reason);
 

@@ -110,6 +110,11 @@ public sealed partial class ParleyServer : IAsyncDisposable
             });
         }
 
+        if (options.Redis is not null && options.Cluster is null)
+        {
+            throw new ServerStartException("--redis: this build of parley cannot talk to Redis", new InvalidOperationException("no IChatCluster was given"));
+        }
+
         var app = builder.Build();
         try
         {
@@ -119,6 +124,11 @@ public sealed partial class ParleyServer : IAsyncDisposable
         {
             await app.DisposeAsync();
             throw new ServerStartException(ex.Message, ex);
+        }
+        catch (ServerStartException)
+        {
+            await app.DisposeAsync();
+            throw;
         }
 
         var server = new ParleyServer(app, listeners, udpServices);
@@ -133,6 +143,11 @@ public sealed partial class ParleyServer : IAsyncDisposable
         catch (Exception ex) when (DescribeStartFailure(ex, options) is { } message)
         {
             await app.DisposeAsync();
+            if (options.Cluster is { } cluster)
+            {
+                await cluster.DisposeAsync();
+            }
+
             throw new ServerStartException(message, ex);
         }
 
@@ -156,8 +171,14 @@ public sealed partial class ParleyServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        // The cluster outlives the container: the hub's last leaves go out through it while the host stops.
+        var cluster = _app.Services.GetRequiredService<ServerOptions>().Cluster;
         await StopAsync();
         await _app.DisposeAsync();
+        if (cluster is not null)
+        {
+            await cluster.DisposeAsync();
+        }
     }
 
     /// <summary>

@@ -195,6 +195,18 @@ public sealed class ServerOptions
     /// </summary>
     public string? ConfigFile { get; set; }
 
+    /// <summary>
+    /// Defaults to null: one node. A StackExchange.Redis configuration string (<c>localhost:6379</c>) makes this server
+    /// one node of a chat with every server that names the same Redis (docs/cluster.md).
+    /// </summary>
+    public string? Redis { get; set; }
+
+    /// <summary>
+    /// Defaults to null. What <see cref="Redis"/> plugs in: the host that can talk to Redis (the CLI, the tests) sets it,
+    /// so Parley.Server itself never references a Redis client.
+    /// </summary>
+    public Bus.IChatCluster? Cluster { get; set; }
+
     /// <summary>The options one listener runs with: its own when its binding has them, else these.</summary>
     public ServerOptions For(ServiceBinding service) => service.Options ?? this;
 

@@ -193,6 +193,8 @@ public sealed class ServerSetting
             o => Invariant(o.HistoryKeep), (o, v) => o.HistoryKeep = v.Integer()),
         Value("history-days", "N", "Days lines are kept; older ones are pruned (0: regardless of age)", perListener: false,
             o => Invariant(o.HistoryDays), (o, v) => o.HistoryDays = v.Integer()),
+        Value("redis", "CONFIG", "Be one node of a chat over Redis: a StackExchange.Redis configuration string such as localhost:6379 (docs/cluster.md)", perListener: false,
+            o => o.Redis, (o, v) => o.Redis = v.Text.Length > 0 ? v.Text : throw v.Invalid("is not a Redis configuration (try localhost:6379)")),
         Value("replay", "N", "Lines a member is shown when it enters a room (0: none)", perListener: false,
             o => Invariant(o.Replay), (o, v) => o.Replay = v.Integer()),
         Value("presence-limit", "N", "Rooms larger than N members tell nobody of joins, leaves and renames", perListener: false,

@@ -165,8 +165,8 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
                 Reply(await session.KickAsync(input.Argument, input.Text));
                 break;
             case ChatInputKind.Ban:
-                var (banned, address, cutOff) = session.Ban(input.Argument);
-                if (banned.IsOk)
+                var (banned, address, cutOff) = await session.BanAsync(input.Argument);
+                if (address is not null)
                 {
                     Notice($"banned {address} until the server restarts; {cutOff} connection(s) cut off");
                 }
@@ -327,7 +327,7 @@ internal static class LineWording
         ChatError.MissingArgument => Usage(result.Subject),
         ChatError.InvalidHistoryRequest => $"the {result.Subject} must be {result.Detail}",
         ChatError.HistoryUnavailable => $"the history of #{result.Subject} is unavailable right now (chat goes on)",
-        ChatError.BusUnavailable => $"your line did not reach everyone: the other servers of this chat cannot be reached ({result.Detail})",
+        ChatError.BusUnavailable => $"the other servers of this chat cannot be reached: {result.Detail}",
         ChatError.TooLong => $"too long (max {result.Detail} bytes)",
         ChatError.None => throw new ArgumentException("a successful result has nothing to word", nameof(result)),
         _ => throw new ArgumentOutOfRangeException(nameof(result), result.Error, "a chat error the line protocol has no words for"),

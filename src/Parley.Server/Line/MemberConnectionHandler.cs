@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Text;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -37,7 +38,23 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
         // half takes what publishers already had in hand, so a reader that keeps up never reaches the limit.
         var queue = new OutboundQueue(Options.MaxBacklogBytes, Options.MaxBacklogBytes / 2, budget);
         var writing = OutputWriter.StartAsync(connection, queue);
-        var sink = await OpenAsync(connection, remote, queue, cancellation);
+        MemberSink sink;
+        try
+        {
+            sink = await OpenAsync(connection, remote, queue, cancellation);
+        }
+        catch (Bus.BusUnavailableException ex)
+        {
+            // Across nodes a newcomer's guest name comes from Redis; while it is out of reach nobody new is let in (those
+            // already here stay). One line, then the connection closes: `parley chat` tries its next server.
+            ChatLog.BusUnavailable(Logger, "a new connection", ex.Message);
+            queue.EnqueueFinal(Encoding.UTF8.GetBytes("! disconnected: the other servers of this chat cannot be reached; try again in a moment\n"));
+            queue.Complete();
+            await FinishWritingAsync(connection, writing);
+            queue.Abandon();
+            return;
+        }
+
         var member = sink.Member;
         try
         {
