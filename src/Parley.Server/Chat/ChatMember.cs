@@ -28,6 +28,7 @@ internal sealed class ChatMember : IDisposable
     private double _allowanceSeconds;
     private long _allowanceAt;
     private long _behindSince;
+    private bool _echoesOwnLines;
 
     public ChatMember(MemberRef id, string remote, string name, OutboundQueue queue, TimeSpan slowReaderWait)
     {
@@ -68,6 +69,16 @@ internal sealed class ChatMember : IDisposable
     {
         get => _format;
         set => _format = value;
+    }
+
+    /// <summary>True for front ends that word the member's own entry into a room themselves (IRC's JOIN): the room's notice of it is not sent to the member.</summary>
+    public bool WordsOwnEntry { get; set; }
+
+    /// <summary>True when the member wants its own room lines back as the room sees them (IRC's echo-message).</summary>
+    public bool EchoesOwnLines
+    {
+        get => Volatile.Read(ref _echoesOwnLines);
+        set => Volatile.Write(ref _echoesOwnLines, value);
     }
 
     /// <summary>True for front ends whose frames are messages (WebSocket): a run of lines is queued one message at a time.</summary>
