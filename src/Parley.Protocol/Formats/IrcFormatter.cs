@@ -83,7 +83,8 @@ public sealed class IrcFormatter : ChatFormatter
         {
             ChatEventType.Message => IrcMessage.Format(tags, from, "PRIVMSG", Channel(e.Room), Replayed(e, e.Text)),
             ChatEventType.Action => IrcMessage.Format(tags, from, "PRIVMSG", Channel(e.Room), IrcCtcp.Action(Replayed(e, e.Text))),
-            ChatEventType.Private => IrcMessage.Format(tags, from, "PRIVMSG", e.To ?? "*", e.Text),
+            // A private line has no action kind; "/me text" is how an action travels privately, from IRC or the line protocol.
+            ChatEventType.Private => IrcMessage.Format(tags, from, "PRIVMSG", e.To ?? "*", e.Text.StartsWith("/me ", StringComparison.Ordinal) ? IrcCtcp.Action(e.Text[4..]) : e.Text),
             ChatEventType.Join => IrcMessage.Format(tags, from, "JOIN", Channel(e.Room)),
             // A member that leaves the server leaves each of its rooms as one event per room, so IRC sees a PART in each
             // (a QUIT per room would be shown once per channel the two share).

@@ -10,7 +10,7 @@ public enum IrcParseResult
     /// <summary>Nothing but spaces, or tags and a source with no command: ignored, as servers do.</summary>
     Empty,
 
-    /// <summary>More than 512 bytes of message, or more than 8,191 of tags (IRCv3 message-tags): answered with 417.</summary>
+    /// <summary>More than 512 bytes of message, or more than 4,094 bytes of client tags (IRCv3 message-tags): answered with 417.</summary>
     TooLong,
 }
 
@@ -25,6 +25,9 @@ public sealed record IrcMessage(string Command, IReadOnlyList<string> Parameters
 
     /// <summary>The tags of a message with their <c>@</c> and trailing space, as IRCv3 message-tags bounds them.</summary>
     public const int MaxTagBytes = 8191;
+
+    /// <summary>The tag data a client may send (without <c>@</c> and the space): the rest of the 8,191 is for the server's tags.</summary>
+    public const int MaxClientTagDataBytes = 4094;
 
     /// <summary>The longest line a reader needs to accept, without its CR-LF.</summary>
     public const int MaxLineBytes = MaxTagBytes + MaxBodyBytes - 2;
@@ -51,10 +54,10 @@ public sealed record IrcMessage(string Command, IReadOnlyList<string> Parameters
             int space = line.IndexOf((byte)' ');
             if (space < 0)
             {
-                return line.Length + 1 > MaxTagBytes ? IrcParseResult.TooLong : IrcParseResult.Empty;
+                return line.Length - 1 > MaxClientTagDataBytes ? IrcParseResult.TooLong : IrcParseResult.Empty;
             }
 
-            if (space + 1 > MaxTagBytes)
+            if (space - 1 > MaxClientTagDataBytes)
             {
                 return IrcParseResult.TooLong;
             }

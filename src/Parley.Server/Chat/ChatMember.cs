@@ -71,6 +71,15 @@ internal sealed class ChatMember : IDisposable
         set => _format = value;
     }
 
+    /// <summary>What an IRC client says of itself with USER (shown by WHO and WHOIS); the name for other front ends.</summary>
+    public string UserName { get; set; } = string.Empty;
+
+    /// <summary>An IRC client's real name from USER; empty for other front ends.</summary>
+    public string RealName { get; set; } = string.Empty;
+
+    /// <summary>The member's away message (IRC's AWAY), or null while it is here.</summary>
+    public string? AwayMessage { get; set; }
+
     /// <summary>True for front ends that word the member's own entry into a room themselves (IRC's JOIN): the room's notice of it is not sent to the member.</summary>
     public bool WordsOwnEntry { get; set; }
 

@@ -92,7 +92,7 @@ internal sealed partial class IrcSink
         }
 
         var line = new System.Text.StringBuilder();
-        foreach (string name in names)
+        foreach (string name in names.Select(n => Has("userhost-in-names") ? $"{n}!{UserOf(session.FindLocal(n), n)}@{Server}" : n))
         {
             if (line.Length > 0 && line.Length + name.Length > NamesLineBytes)
             {
@@ -216,6 +216,11 @@ internal sealed partial class IrcSink
     {
         string line = action ? "/me " + text : text;
         var result = await session.MessageAsync(nick, line);
+        if (result.IsOk && session.FindLocal(nick)?.AwayMessage is { } away)
+        {
+            Numeric("301", nick, away);
+        }
+
         if (result.IsOk && Has("echo-message"))
         {
             Send(new ChatEvent(ChatEventType.Private, DateTimeOffset.UtcNow) { From = Member.Name, To = nick, Text = line });

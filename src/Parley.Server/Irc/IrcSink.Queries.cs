@@ -51,9 +51,14 @@ internal sealed partial class IrcSink
     private void WhoReply(string channel, string name)
     {
         var local = session.FindLocal(name);
-        string flags = (local?.IsOperator == true ? "H*" : "H");
-        Numeric("352", channel, name, Server, Server, name, flags, $"0 {name}");
+        string flags = (local?.AwayMessage is null ? "H" : "G") + (local?.IsOperator == true ? "*" : string.Empty);
+        Numeric("352", channel, UserOf(local, name), Server, Server, name, flags, $"0 {RealNameOf(local, name)}");
     }
+
+    // Line and web users gave no USER: their name stands for both.
+    private static string UserOf(ChatMember? member, string name) => member is { UserName.Length: > 0 } ? member.UserName : name;
+
+    private static string RealNameOf(ChatMember? member, string name) => member is { RealName.Length: > 0 } ? member.RealName : name;
 
     private async ValueTask WhoisAsync(IrcMessage message)
     {
@@ -74,7 +79,7 @@ internal sealed partial class IrcSink
 
         var local = session.FindLocal(nick);
         string name = local?.Name ?? nick;
-        Numeric("311", name, name, Server, "*", name);
+        Numeric("311", name, UserOf(local, name), Server, "*", RealNameOf(local, name));
         if (local is not null && local.Rooms.Length > 0)
         {
             Numeric("319", name, string.Join(' ', local.Rooms.Select(r => IrcFormatter.Channel(r.Name))));
@@ -86,7 +91,7 @@ internal sealed partial class IrcSink
             Numeric("313", name, "is an operator");
         }
 
-        if (local == Member && _away is { } away)
+        if (local?.AwayMessage is { } away)
         {
             Numeric("301", name, away);
         }
@@ -162,8 +167,8 @@ internal sealed partial class IrcSink
 
     private void Away(IrcMessage message)
     {
-        _away = message[0].Length > 0 ? TextSanitizer(message[0]) : null;
-        if (_away is null)
+        Member.AwayMessage = message[0].Length > 0 ? TextSanitizer(message[0]) : null;
+        if (Member.AwayMessage is null)
         {
             Numeric("305", "You are no longer marked as being away");
         }

@@ -24,7 +24,7 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
 
     // The capabilities offered (CAP LS). Each changes how lines are written to this member, never what the room sees.
     private static readonly string[] Capabilities =
-        ["batch", "cap-notify", "draft/chathistory", "echo-message", "message-tags", "server-time"];
+        ["batch", "cap-notify", "draft/chathistory", "echo-message", "message-tags", "multi-prefix", "server-time", "userhost-in-names"];
 
     private static readonly DateTimeOffset Started = DateTimeOffset.UtcNow;
 
@@ -35,7 +35,6 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
     private bool _nickGiven;
     private bool _userGiven;
     private bool _registered;
-    private string? _away;
     private int _batches;
 
     // Read by the ping loop, written by the reader: whether anything came in since the last tick.
@@ -83,6 +82,13 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
 
         if (message is null)
         {
+            return true;
+        }
+
+        // UTF8ONLY: text that is not UTF-8 is refused, not relayed with replacement characters.
+        if (!System.Text.Unicode.Utf8.IsValid(copy ?? line.FirstSpan))
+        {
+            Send(Server, "FAIL", message.Command, "INVALID_UTF8", "Message rejected: this server takes UTF-8 only");
             return true;
         }
 
@@ -237,12 +243,14 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
         {
             Numeric("462", "You may not reregister");
         }
-        else if (message.Parameters.Count < 4 || message[0].Length == 0)
+        else if (message.Parameters.Count < 4 || message[0].Length == 0 || message[3].Length == 0)
         {
             Numeric("461", "USER", "Not enough parameters");
         }
         else
         {
+            Member.UserName = "~" + TextSanitizer(message[0]).Replace(' ', '_');
+            Member.RealName = TextSanitizer(message[3]);
             _userGiven = true;
         }
     }
