@@ -37,16 +37,16 @@ internal sealed class TmuxTerminal : IAsyncDisposable
     private string ExitFile => Path.Combine(_directory.FullName, "exit-code");
 
     /// <summary>Starts <c>parley ARGS</c> in a terminal of <paramref name="columns"/> × <paramref name="rows"/>.</summary>
-    public static async Task<TmuxTerminal> StartAsync(int columns, int rows, params string[] args)
+    public static Task<TmuxTerminal> StartAsync(int columns, int rows, params string[] args) =>
+        StartProgramAsync(columns, rows, ["dotnet", ParleyProcess.LocateParleyDll(), .. args]);
+
+    /// <summary>Starts another program (an IRC client) in a terminal of <paramref name="columns"/> × <paramref name="rows"/>.</summary>
+    public static async Task<TmuxTerminal> StartProgramAsync(int columns, int rows, params string[] commandLine)
     {
         var terminal = new TmuxTerminal();
         string script = Path.Combine(terminal._directory.FullName, "run.sh");
         var command = new StringBuilder("#!/bin/sh\nexport NO_COLOR=1 TZ=UTC\n");
-        command.Append("dotnet ").Append(Quote(ParleyProcess.LocateParleyDll()));
-        foreach (string arg in args)
-        {
-            command.Append(' ').Append(Quote(arg));
-        }
+        command.AppendJoin(' ', commandLine.Select(Quote));
 
         // The exit code goes to a file, and the pane stays open so its last words can still be read.
         command.Append("\necho $? > ").Append(Quote(terminal.ExitFile)).Append("\nexec sleep 600\n");
@@ -54,6 +54,9 @@ internal sealed class TmuxTerminal : IAsyncDisposable
         await terminal.TmuxAsync("new-session", "-d", "-s", "t", "-x", Number(columns), "-y", Number(rows), $"sh {Quote(script)}");
         return terminal;
     }
+
+    /// <summary>A folder of this terminal's own, removed with it (an IRC client's home).</summary>
+    public string HomeDirectory => _directory.FullName;
 
     /// <summary>tmux key names (<c>Enter</c>, <c>C-a</c>, <c>Left</c>, <c>BSpace</c>), one key each.</summary>
     public Task KeysAsync(params string[] keys) => TmuxAsync(["send-keys", "-t", "t", .. keys]);

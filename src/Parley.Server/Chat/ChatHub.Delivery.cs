@@ -40,7 +40,7 @@ internal sealed partial class ChatHub
                 room.Topic = lines[^1];
             }
 
-            Deliver(room, message, except: origin);
+            Deliver(room, message, except: origin, echo: true);
         }
 
         EnforceBudget();
@@ -63,11 +63,14 @@ internal sealed partial class ChatHub
                 // telling N members of N arrivals costs N² lines.
                 // A departure is judged by the room's size with the member still in it, as its arrival was.
                 int size = room.RosterCount + (change.Kind == PresenceKind.Left ? 1 : 0);
+                // A member whose front end words its own entry (IRC) is not told of it twice.
+                var self = change.Member.Node == NodeId ? _local.GetValueOrDefault(change.Member.Id) : null;
+                bool toldAlready = change.Kind == PresenceKind.Entered && self is { WordsOwnEntry: true };
                 if (size <= _options.PresenceLimit)
                 {
-                    Deliver(room, new OutboundMessage(notice), except: default);
+                    Deliver(room, new OutboundMessage(notice), except: toldAlready ? change.Member : default);
                 }
-                else if (change.Member.Node == NodeId && _local.TryGetValue(change.Member.Id, out var self) && change.Kind != PresenceKind.Left)
+                else if (self is not null && !toldAlready && change.Kind != PresenceKind.Left)
                 {
                     self.Send(new OutboundMessage(notice));
                 }
@@ -142,12 +145,13 @@ internal sealed partial class ChatHub
     }
 
     // Callers hold the room's delivery gate, so every member sees the room's lines in one order.
-    private void Deliver(ChatRoom room, OutboundMessage message, MemberRef except)
+    private void Deliver(ChatRoom room, OutboundMessage message, MemberRef except, bool echo = false)
     {
         long queued = 0;
         foreach (var recipient in room.LocalMembers)
         {
-            if (recipient.Id != except)
+            // An IRC client that asked for echo-message gets its own lines back, with their ids, in the room's order.
+            if (recipient.Id != except || (echo && recipient.EchoesOwnLines))
             {
                 queued += recipient.Deliver(message, out bool behind);
                 if (behind)

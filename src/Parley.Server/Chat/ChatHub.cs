@@ -98,7 +98,11 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     /// Enters a room (created on first use): the member is first sent the room's recent lines and its topic, then
     /// receives what is said live; the room is told if the member is announced and the room is small enough.
     /// </summary>
-    public async ValueTask<(ChatResult Result, ChatRoom? Room)> EnterAsync(ChatMember member, string requested, CancellationToken cancellation = default)
+    /// <param name="greet">
+    /// A front end's own words for entering, queued before the replay instead of the topic line (IRC's JOIN, topic and
+    /// names must come before the channel's lines). The room's roster does not have the member in it yet.
+    /// </param>
+    public async ValueTask<(ChatResult Result, ChatRoom? Room)> EnterAsync(ChatMember member, string requested, Action<ChatRoom>? greet = null, CancellationToken cancellation = default)
     {
         if (!ChatNames.TryNormalize(requested, out string roomName, out string problem))
         {
@@ -125,6 +129,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
             IReadOnlyList<ChatEvent> stored = replay > room.RecentCount ? await ReadStoredAsync(key, HistoryQuery.Latest(replay), cancellation) : [];
             lock (room.DeliveryGate)
             {
+                greet?.Invoke(room);
                 if (replay > 0)
                 {
                     SendReplay(member, room, replay, stored);
@@ -134,7 +139,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
                 member.AddRoom(room);
             }
 
-            if (room.Topic is { } topic)
+            if (greet is null && room.Topic is { } topic)
             {
                 member.Send(new OutboundMessage(topic with { From = string.Empty, Id = null, History = false }));
             }
@@ -431,6 +436,19 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         var (names, count) = room.RosterNames(limit);
         return new ChatEvent(ChatEventType.Who, Now) { Room = room.Name, Members = names, MemberCount = count > names.Length ? count : null };
     }
+
+    public ChatRoom? FindRoom(string name) => _rooms.GetValueOrDefault(ChatNames.Key(name));
+
+    public async ValueTask<bool> IsOnlineAsync(string name, CancellationToken cancellation = default) =>
+        ChatNames.TryNormalize(name, out string normalized, out _) && await _names.FindAsync(normalized, cancellation) is not null;
+
+    public ChatMember? FindLocal(string name)
+    {
+        string key = ChatNames.Key(name);
+        return _local.Values.FirstOrDefault(m => m.HoldsName && ChatNames.Key(m.Name) == key);
+    }
+
+    public int LocalMemberCount => _local.Count;
 
     public ChatEvent Rooms()
     {

@@ -28,6 +28,7 @@ internal sealed class ChatMember : IDisposable
     private double _allowanceSeconds;
     private long _allowanceAt;
     private long _behindSince;
+    private bool _echoesOwnLines;
 
     public ChatMember(MemberRef id, string remote, string name, OutboundQueue queue, TimeSpan slowReaderWait)
     {
@@ -68,6 +69,25 @@ internal sealed class ChatMember : IDisposable
     {
         get => _format;
         set => _format = value;
+    }
+
+    /// <summary>What an IRC client says of itself with USER (shown by WHO and WHOIS); the name for other front ends.</summary>
+    public string UserName { get; set; } = string.Empty;
+
+    /// <summary>An IRC client's real name from USER; empty for other front ends.</summary>
+    public string RealName { get; set; } = string.Empty;
+
+    /// <summary>The member's away message (IRC's AWAY), or null while it is here.</summary>
+    public string? AwayMessage { get; set; }
+
+    /// <summary>True for front ends that word the member's own entry into a room themselves (IRC's JOIN): the room's notice of it is not sent to the member.</summary>
+    public bool WordsOwnEntry { get; set; }
+
+    /// <summary>True when the member wants its own room lines back as the room sees them (IRC's echo-message).</summary>
+    public bool EchoesOwnLines
+    {
+        get => Volatile.Read(ref _echoesOwnLines);
+        set => Volatile.Write(ref _echoesOwnLines, value);
     }
 
     /// <summary>True for front ends whose frames are messages (WebSocket): a run of lines is queued one message at a time.</summary>

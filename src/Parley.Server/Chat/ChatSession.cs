@@ -69,14 +69,15 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
     }
 
     /// <summary>Enters a room as well as those the member is in (IRC, the web page); it becomes the current room.</summary>
-    public async ValueTask<ChatResult> JoinAsync(string room)
+    /// <param name="greet">The front end's own words for entering, queued before the room's replay (see <see cref="ChatHub.EnterAsync"/>).</param>
+    public async ValueTask<ChatResult> JoinAsync(string room, Action<ChatRoom>? greet = null)
     {
         if (room.Length == 0)
         {
             return ChatResult.Fail(ChatError.MissingArgument, "join");
         }
 
-        var (result, entered) = await hub.EnterAsync(Member, TrimChannelPrefix(room));
+        var (result, entered) = await hub.EnterAsync(Member, TrimChannelPrefix(room), greet);
         if (result.IsOk)
         {
             CurrentRoom = entered;
@@ -129,6 +130,18 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
     public ChatEvent Who(ChatRoom room) => hub.Who(room);
 
     public ChatEvent Rooms() => hub.Rooms();
+
+    /// <summary>A room this node knows (someone here is or was in it), joined or not: IRC may ask about any channel.</summary>
+    public ChatRoom? FindRoom(string room) => hub.FindRoom(TrimChannelPrefix(room));
+
+    /// <summary>Whether someone holds the name, on any node.</summary>
+    public ValueTask<bool> IsOnlineAsync(string name) => hub.IsOnlineAsync(name);
+
+    /// <summary>The member on this node with that name, if there is one (for what only this node knows: its rooms).</summary>
+    public ChatMember? FindLocal(string name) => hub.FindLocal(name);
+
+    /// <summary>Members connected to this node.</summary>
+    public int LocalMembers => hub.LocalMemberCount;
 
     /// <summary>The room's topic line, or null when it has none.</summary>
     public static ChatEvent? Topic(ChatRoom room) => room.Topic;

@@ -13,6 +13,7 @@ using Parley.Server.Connections;
 using Parley.Server.Echo;
 using Parley.Server.Greeting;
 using Parley.Server.History;
+using Parley.Server.Irc;
 using Parley.Server.Line;
 using Parley.Server.Logging;
 
@@ -192,6 +193,7 @@ public sealed partial class ParleyServer : IAsyncDisposable
         ServiceKind.Chat => ActivatorUtilities.CreateInstance<LineChatConnectionHandler>(services, listenerOptions),
         ServiceKind.Greet => ActivatorUtilities.CreateInstance<GreetConnectionHandler>(services, listenerOptions),
         ServiceKind.Echo => ActivatorUtilities.CreateInstance<EchoConnectionHandler>(services, listenerOptions),
+        ServiceKind.Irc => ActivatorUtilities.CreateInstance<IrcConnectionHandler>(services, listenerOptions),
         ServiceKind.UdpGreet or ServiceKind.UdpEcho => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a UDP service has no connection handler"),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a service without a handler"),
     };

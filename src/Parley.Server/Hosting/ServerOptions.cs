@@ -21,6 +21,7 @@ public enum ServiceKind
     Echo,
     UdpGreet,
     UdpEcho,
+    Irc,
 }
 
 /// <summary>Where rooms keep what was said (<c>--history</c>).</summary>
@@ -143,6 +144,12 @@ public sealed class ServerOptions
     /// holding a connection forever. Zero turns it off. Line framing only.
     /// </summary>
     public TimeSpan LineTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Defaults to 60 seconds: an IRC client that sends nothing for this long is sent PING, and one that still sends
+    /// nothing for as long again is dropped (so a dead client goes within two minutes). Zero never pings.
+    /// </summary>
+    public TimeSpan IrcPingInterval { get; set; } = TimeSpan.FromSeconds(60);
 
     /// <summary>Defaults to SQLite in the default location (see docs/configuration.md).</summary>
     public HistoryMode History { get; set; } = HistoryMode.Sqlite;
@@ -271,6 +278,7 @@ public sealed class ServerOptions
             : Replay is < 0 or > 10_000 ? $"{describe("replay")} must be between 0 and 10000 lines"
             : PresenceLimit < 0 ? $"{describe("presence-limit")} must not be negative"
             : History == HistoryMode.Sqlite && HistoryPath is { } path && Directory.Exists(path) ? $"{describe("history")}: {path} is a directory; give a file in it"
+            : IrcPingInterval < TimeSpan.Zero || IrcPingInterval.TotalSeconds > Day ? $"{describe("irc-ping")} must be between 0 and 86400 seconds"
             : SummaryInterval < TimeSpan.Zero || SummaryInterval.TotalSeconds > Day ? $"{describe("summary-interval")} must be between 0 and 86400 seconds"
             : null;
     }
@@ -286,6 +294,7 @@ public static class ServiceNames
         ServiceKind.Echo => "echo",
         ServiceKind.UdpGreet => "udp-greet",
         ServiceKind.UdpEcho => "udp-echo",
+        ServiceKind.Irc => "irc",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 

@@ -24,6 +24,12 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
 
     protected ReadDeadlines Deadlines { get; } = deadlines;
 
+    /// <summary>How the reader cuts input into messages: the listener's framing, unless the protocol fixes it (IRC).</summary>
+    protected virtual Framing MessageFraming => Options.Framing;
+
+    /// <summary>The longest message read: the listener's line limit, unless the protocol fixes it (IRC).</summary>
+    protected virtual int MaxMessageBytes => Options.MaxLineBytes;
+
     /// <summary>The reader's sink for one member; the handler calls <see cref="MemberSink.StartAsync"/> before reading.</summary>
     protected abstract ValueTask<MemberSink> OpenAsync(ConnectionContext connection, string remote, OutboundQueue queue, CancellationToken cancellation);
 
@@ -63,7 +69,7 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
             // so a reader listening to the stopping token itself could close its queue before the notice was in it.
             await sink.StartAsync();
             var rate = Options.RateLimit > 0 ? new TokenBucket(Options.RateLimit, Options.RateBurst, TimeProvider.System) : null;
-            await MessageReader.RunAsync(connection.Transport.Input, Options.Framing, Options.MaxLineBytes, sink, member.CutOffToken, Options.IdleTimeout, rate, Options.LineTimeout, Deadlines);
+            await MessageReader.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, member.CutOffToken, Options.IdleTimeout, rate, Options.LineTimeout, Deadlines);
         }
         catch (PeerTimeoutException timeout)
         {

@@ -1,0 +1,277 @@
+using Parley.Protocol.Chat;
+using Parley.Protocol.Formats;
+using Parley.Protocol.Framing;
+using Parley.Server.Chat;
+
+namespace Parley.Server.Irc;
+
+// Channels and messages: JOIN, PART, PRIVMSG, NOTICE, TOPIC, KICK.
+internal sealed partial class IrcSink
+{
+    // A 353 line stays well inside 512 bytes with the prefix, the nick and the channel around the names.
+    private const int NamesLineBytes = 400;
+
+    private async ValueTask JoinAsync(IrcMessage message)
+    {
+        if (message.Parameters.Count == 0)
+        {
+            Numeric("461", "JOIN", "Not enough parameters");
+            return;
+        }
+
+        if (message[0] == "0")
+        {
+            foreach (var room in Member.Rooms)
+            {
+                await PartAsync(IrcFormatter.Channel(room.Name), "left all channels");
+            }
+
+            return;
+        }
+
+        string[] keys = message[1].Split(',');
+        string[] channels = message[0].Split(',', StringSplitOptions.RemoveEmptyEntries);
+        for (int i = 0; i < channels.Length; i++)
+        {
+            string channel = channels[i];
+            if (i < keys.Length && keys[i].Length > 0)
+            {
+                Numeric("475", channel, "Cannot join channel (+k): channels here have no keys");
+                continue;
+            }
+
+            if (!channel.StartsWith('#') || channel.Length == 1)
+            {
+                Numeric("403", channel, "No such channel (channel names start with #)");
+                continue;
+            }
+
+            var result = await session.JoinAsync(channel, Greet);
+            if (result.Error != ChatError.AlreadyInRoom)
+            {
+                Reply(result, "JOIN", channel);
+            }
+        }
+    }
+
+    // Queued under the room's delivery gate before its replay: JOIN, the topic and the names, as clients expect them.
+    private void Greet(ChatRoom room)
+    {
+        string channel = IrcFormatter.Channel(room.Name);
+        Send(new ChatEvent(ChatEventType.Join, DateTimeOffset.UtcNow) { Room = room.Name, From = Member.Name });
+        SendTopic(room, quietWhenNone: true);
+        SendNames(room, includeSelf: true);
+    }
+
+    private void SendTopic(ChatRoom room, bool quietWhenNone)
+    {
+        string channel = IrcFormatter.Channel(room.Name);
+        if (ChatSession.Topic(room) is { } topic)
+        {
+            Numeric("332", channel, topic.Text);
+            if (topic.From.Length > 0)
+            {
+                Numeric("333", channel, IrcFormatter.Prefix(topic.From), topic.Timestamp.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+            }
+        }
+        else if (!quietWhenNone)
+        {
+            Numeric("331", channel, "No topic is set");
+        }
+    }
+
+    // Past the presence limit the room lists its first names only, as /who does: listing everyone on every join costs N².
+    private void SendNames(ChatRoom room, bool includeSelf)
+    {
+        string channel = IrcFormatter.Channel(room.Name);
+        var who = session.Who(room);
+        var names = new List<string>(who.Members ?? []);
+        if (includeSelf && !names.Contains(Member.Name))
+        {
+            names.Add(Member.Name);
+        }
+
+        var line = new System.Text.StringBuilder();
+        foreach (string name in names.Select(n => Has("userhost-in-names") ? $"{n}!{UserOf(session.FindLocal(n), n)}@{Server}" : n))
+        {
+            if (line.Length > 0 && line.Length + name.Length > NamesLineBytes)
+            {
+                Numeric("353", "=", channel, line.ToString());
+                line.Clear();
+            }
+
+            line.Append(line.Length > 0 ? " " : string.Empty).Append(name);
+        }
+
+        if (line.Length > 0)
+        {
+            Numeric("353", "=", channel, line.ToString());
+        }
+
+        Numeric("366", channel, "End of /NAMES list");
+    }
+
+    private async ValueTask PartAsync(IrcMessage message)
+    {
+        if (message.Parameters.Count == 0)
+        {
+            Numeric("461", "PART", "Not enough parameters");
+            return;
+        }
+
+        string reason = TextSanitizer(message[1]);
+        foreach (string channel in message[0].Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            await PartAsync(channel, reason);
+        }
+    }
+
+    private async ValueTask PartAsync(string channel, string reason)
+    {
+        if (!channel.StartsWith('#') || session.FindRoom(channel) is null)
+        {
+            Numeric("403", channel, "No such channel");
+            return;
+        }
+
+        string room = Member.RoomByKey(ChatNames.Key(channel[1..]))?.Name ?? channel[1..];
+        var result = await session.PartAsync(channel, reason);
+        if (result.IsOk)
+        {
+            // The room is told through the hub; the member is no longer in it, so it hears its own PART from here.
+            Send(new ChatEvent(ChatEventType.Leave, DateTimeOffset.UtcNow) { Room = room, From = Member.Name, Text = reason });
+        }
+        else
+        {
+            Reply(result, "PART", channel);
+        }
+    }
+
+    private async ValueTask SayAsync(IrcMessage message, bool notice)
+    {
+        string command = notice ? "NOTICE" : "PRIVMSG";
+        if (message.Parameters.Count == 0 || message[0].Length == 0)
+        {
+            Numeric("411", $"No recipient given ({command})");
+            return;
+        }
+
+        bool action = false;
+        string text = message[1];
+        if (IrcCtcp.TryParse(text, out string ctcp, out string arguments))
+        {
+            if (ctcp != "ACTION")
+            {
+                // Other CTCP (VERSION, PING, DCC) has no meaning for line and web users: said, not silently dropped.
+                if (!notice)
+                {
+                    Send(Server, "NOTICE", Target, $"CTCP {ctcp} is not relayed here; only ACTION (/me) is");
+                }
+
+                return;
+            }
+
+            action = true;
+            text = arguments;
+        }
+
+        text = TextSanitizer(text);
+        if (text.Length == 0)
+        {
+            if (!notice)
+            {
+                Numeric("412", "No text to send");
+            }
+
+            return;
+        }
+
+        foreach (string target in message[0].Split(',', StringSplitOptions.RemoveEmptyEntries).Take(4))
+        {
+            var result = target.StartsWith('#')
+                ? await SayToRoomAsync(target, text, action)
+                : await SayPrivatelyAsync(target, text, action);
+            if (!notice)
+            {
+                Reply(result, command, target);
+            }
+        }
+    }
+
+    private async ValueTask<ChatResult> SayToRoomAsync(string channel, string text, bool action)
+    {
+        if (Member.RoomByKey(ChatNames.Key(channel[1..])) is not { } room)
+        {
+            return session.FindRoom(channel) is null
+                ? ChatResult.Fail(ChatError.InvalidRoom, channel)
+                : ChatResult.Fail(ChatError.NotInRoom, channel);
+        }
+
+        return action ? await session.ActAsync(room, text) : await session.SayAsync(room, [text]);
+    }
+
+    // A private line has no action kind: a /me travels as "/me text", which the line protocol shows as it is and IRC
+    // turns back into an ACTION.
+    private async ValueTask<ChatResult> SayPrivatelyAsync(string nick, string text, bool action)
+    {
+        string line = action ? "/me " + text : text;
+        var result = await session.MessageAsync(nick, line);
+        if (result.IsOk && session.FindLocal(nick)?.AwayMessage is { } away)
+        {
+            Numeric("301", nick, away);
+        }
+
+        if (result.IsOk && Has("echo-message"))
+        {
+            Send(new ChatEvent(ChatEventType.Private, DateTimeOffset.UtcNow) { From = Member.Name, To = nick, Text = line });
+        }
+
+        return result;
+    }
+
+    private async ValueTask TopicAsync(IrcMessage message)
+    {
+        if (message.Parameters.Count == 0)
+        {
+            Numeric("461", "TOPIC", "Not enough parameters");
+            return;
+        }
+
+        string channel = message[0];
+        if (!channel.StartsWith('#') || session.FindRoom(channel) is not { } known)
+        {
+            Numeric("403", channel, "No such channel");
+            return;
+        }
+
+        if (message.Parameters.Count == 1)
+        {
+            SendTopic(known, quietWhenNone: false);
+            return;
+        }
+
+        if (Member.RoomByKey(known.Key) is not { } room)
+        {
+            Numeric("442", channel, "You're not on that channel");
+            return;
+        }
+
+        Reply(await session.SetTopicAsync(room, TextSanitizer(message[1])), "TOPIC", channel);
+    }
+
+    // Parley's kick is an operator's: it disconnects the user from the whole chat, not from one channel.
+    private async ValueTask KickAsync(IrcMessage message)
+    {
+        if (message.Parameters.Count < 2)
+        {
+            Numeric("461", "KICK", "Not enough parameters");
+            return;
+        }
+
+        string reason = TextSanitizer(message[2]);
+        foreach (string nick in message[1].Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            Reply(await session.KickAsync(nick, reason), "KICK", message[0]);
+        }
+    }
+}

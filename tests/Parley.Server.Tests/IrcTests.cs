@@ -1,0 +1,197 @@
+using System.Text;
+using Parley.Server.Hosting;
+using Parley.Testing;
+
+namespace Parley.Server.Tests;
+
+/// <summary>The IRC front end with raw IRC clients over loopback, in the same rooms as line clients.</summary>
+public class IrcTests : IAsyncLifetime
+{
+    private TestServer _server = null!;
+
+    public async Task InitializeAsync() => _server = await TestServer.StartAsync([ServiceKind.Chat, ServiceKind.Irc], Framing.Line, o => o.OperatorPassword = "opsecret");
+
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private async Task<LineClient> RegisterAsync(string nick, string caps = "")
+    {
+        var client = await LineClient.ConnectAsync(_server.EndPointOf(ServiceKind.Irc));
+        await SendAsync(client, "CAP LS 302", $"NICK {nick}", $"USER {nick} 0 * :{nick} the tester");
+        if (caps.Length > 0)
+        {
+            await SendAsync(client, $"CAP REQ :{caps}");
+            await client.ExpectLineAsync($":parley CAP {nick} ACK :{caps}");
+        }
+
+        await SendAsync(client, "CAP END");
+        await client.ExpectLineAsync(line => line.StartsWith($":parley 376 {nick} ", StringComparison.Ordinal), "the end of the MOTD");
+        return client;
+    }
+
+    private static Task SendAsync(LineClient client, params string[] lines) =>
+        client.SendAsync(Encoding.UTF8.GetBytes(string.Concat(lines.Select(line => line + "\r\n"))));
+
+    [Fact]
+    public async Task RegistrationNegotiatesCapabilitiesAndWelcomesWithIsupport()
+    {
+        await using var client = await LineClient.ConnectAsync(_server.EndPointOf(ServiceKind.Irc));
+        await SendAsync(client, "CAP LS 302", "PRIVMSG #dev :too early", "NICK 张康", "USER zk 0 * :Zhang Kang");
+        await client.ExpectLineAsync(":parley CAP * LS :batch cap-notify draft/chathistory echo-message message-tags multi-prefix server-time userhost-in-names");
+        await client.ExpectLineAsync(":parley 451 * :You have not registered");
+        await SendAsync(client, "CAP REQ :server-time bogus-cap", "CAP REQ :server-time", "CAP END");
+        await client.ExpectLineAsync(":parley CAP 张康 NAK :server-time bogus-cap");
+        await client.ExpectLineAsync(":parley CAP 张康 ACK server-time");
+        await client.ExpectLineAsync(line => line.StartsWith(":parley 001 张康 :Welcome", StringComparison.Ordinal), "001");
+        string isupport = await client.ExpectLineAsync(line => line.StartsWith(":parley 005 张康 ", StringComparison.Ordinal), "005");
+        Assert.Contains(" CASEMAPPING=rfc8265 ", isupport, StringComparison.Ordinal);
+        Assert.Contains(" CHANTYPES=# ", isupport, StringComparison.Ordinal);
+        Assert.Contains(" NICKLEN=32 ", isupport, StringComparison.Ordinal);
+        Assert.Contains(" CHATHISTORY=500 ", isupport, StringComparison.Ordinal);
+        Assert.Contains(" UTF8ONLY ", isupport, StringComparison.Ordinal);
+        await client.ExpectLineAsync(line => line.StartsWith(":parley 376 张康 ", StringComparison.Ordinal), "the end of the MOTD");
+        await SendAsync(client, "PING :are you there", "USER again 0 * :x");
+        await client.ExpectLineAsync(":parley PONG parley :are you there");
+        await client.ExpectLineAsync(":parley 462 张康 :You may not reregister");
+    }
+
+    [Fact]
+    public async Task IrcAndLineUsersTalkInOneRoomBothWays()
+    {
+        await using var linus = await _server.JoinChatAsync("linus");
+        await linus.SendLineAsync("/join dev");
+        await linus.ExpectLineAsync("* linus joined #dev");
+        await using var irc = await RegisterAsync("ircy");
+        await SendAsync(irc, "JOIN #dev");
+        await irc.ExpectLineAsync(":ircy!ircy@parley JOIN #dev");
+        string names = await irc.ExpectLineAsync(line => line.StartsWith(":parley 353 ircy = #dev :", StringComparison.Ordinal), "NAMES");
+        Assert.Equal(["ircy", "linus"], names.Split(':')[2].Split(' ').Order());
+        await irc.ExpectLineAsync(":parley 366 ircy #dev :End of /NAMES list");
+        await linus.ExpectLineAsync("* ircy joined #dev");
+
+        await linus.SendLineAsync("hello irc");
+        await irc.ExpectLineAsync(":linus!linus@parley PRIVMSG #dev :hello irc");
+        await linus.SendLineAsync("/me waves");
+        await irc.ExpectLineAsync(":linus!linus@parley PRIVMSG #dev :\u0001ACTION waves\u0001");
+        await SendAsync(irc, "PRIVMSG #dev :hello line", "PRIVMSG #dev :\u0001ACTION dances\u0001", "PRIVMSG linus :psst");
+        await linus.ExpectLineAsync("<ircy> hello line");
+        await linus.ExpectLineAsync("* ircy dances");
+        await linus.ExpectLineAsync("*ircy* psst");
+        await linus.SendLineAsync("/msg ircy back at you");
+        await irc.ExpectLineAsync(":linus!linus@parley PRIVMSG ircy :back at you");
+
+        await linus.SendLineAsync("/topic shipping on friday");
+        await irc.ExpectLineAsync(":linus!linus@parley TOPIC #dev :shipping on friday");
+        await SendAsync(irc, "NICK irene");
+        await irc.ExpectLineAsync(":ircy!ircy@parley NICK irene");
+        await linus.ExpectLineAsync("* ircy is now known as irene");
+        await linus.SendLineAsync("/nick lin");
+        await irc.ExpectLineAsync(":linus!linus@parley NICK lin");
+        await SendAsync(irc, "PART #dev :lunch");
+        await irc.ExpectLineAsync(":irene!irene@parley PART #dev lunch");
+        await linus.ExpectLineAsync("* irene left #dev (lunch)");
+        await SendAsync(irc, "JOIN #dev");
+        await irc.ExpectLineAsync(":parley 332 irene #dev :shipping on friday");
+        await linus.SendLineAsync("/quit");
+        await irc.ExpectLineAsync(":lin!lin@parley PART #dev quit");
+    }
+
+    [Fact]
+    public async Task EnteringAChannelGivesJoinTopicAndNamesBeforeItsHistoryWithTagsAndEchoes()
+    {
+        await using var linus = await _server.JoinChatAsync("linus");
+        await linus.SendLineAsync("/join history");
+        await linus.SendLineAsync("said before");
+        await linus.SendLineAsync("/ping sent");
+        await linus.ExpectLineAsync("* pong sent");
+        await using var irc = await RegisterAsync("ircy", "server-time message-tags echo-message batch draft/chathistory");
+        await SendAsync(irc, "JOIN #history");
+        await irc.ExpectLineAsync(line => line.EndsWith(" :ircy!ircy@parley JOIN #history", StringComparison.Ordinal), "JOIN");
+        await irc.ExpectLineAsync(line => line.StartsWith(":parley 353 ", StringComparison.Ordinal), "NAMES");
+        await irc.ExpectLineAsync(":parley 366 ircy #history :End of /NAMES list");
+        string replayed = await irc.ExpectLineAsync(line => line.Contains("PRIVMSG #history", StringComparison.Ordinal), "the replayed line");
+        Assert.Matches(@"^@time=\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z;msgid=history:1 :linus!linus@parley PRIVMSG #history :said before$", replayed);
+
+        await SendAsync(irc, "PRIVMSG #history :my own line");
+        await irc.ExpectLineAsync(line => line.EndsWith(";msgid=history:2 :ircy!ircy@parley PRIVMSG #history :my own line", StringComparison.Ordinal), "the echo");
+        await linus.ExpectLineAsync("<ircy> my own line");
+        Assert.Single(irc.Seen, line => line.EndsWith(" JOIN #history", StringComparison.Ordinal));
+
+        await SendAsync(irc, "CHATHISTORY BEFORE #history msgid=history:2 10");
+        await irc.ExpectLineAsync(":parley BATCH +h1 chathistory #history");
+        await irc.ExpectLineAsync(line => line.StartsWith("@batch=h1;time=", StringComparison.Ordinal) && line.EndsWith(";msgid=history:1 :linus!linus@parley PRIVMSG #history :said before", StringComparison.Ordinal), "the page");
+        await irc.ExpectLineAsync(":parley BATCH -h1");
+    }
+
+    [Fact]
+    public async Task MistakesGetTheirNumericsAndTheConnectionStays()
+    {
+        await using var taken = await RegisterAsync("taken");
+        await SendAsync(taken, "JOIN #open");
+        await taken.ExpectLineAsync(":parley 366 taken #open :End of /NAMES list");
+        await using var irc = await LineClient.ConnectAsync(_server.EndPointOf(ServiceKind.Irc));
+        await SendAsync(irc, "NICK TAKEN", "NICK bad!nick", "NICK fine", "USER fine 0 * :Fine");
+        await irc.ExpectLineAsync(":parley 433 * TAKEN :Nickname is already in use");
+        await irc.ExpectLineAsync(line => line.StartsWith(":parley 432 * bad!nick :Erroneous nickname", StringComparison.Ordinal), "432");
+        await irc.ExpectLineAsync(line => line.StartsWith(":parley 376 fine ", StringComparison.Ordinal), "registered");
+        await SendAsync(
+            irc,
+            "PRIVMSG nobody :hi",
+            "PRIVMSG #open :not joined",
+            "PRIVMSG #nowhere :hi",
+            "PRIVMSG taken",
+            "PRIVMSG",
+            "JOIN #keyed secret",
+            "JOIN",
+            "JOIN nohash",
+            "PART #open",
+            "FROBNICATE",
+            "KICK #open taken :bye",
+            "OPER fine wrong",
+            "PRIVMSG #open :" + new string('x', 600));
+        await irc.ExpectLineAsync(":parley 401 fine nobody :No such nick/channel");
+        await irc.ExpectLineAsync(line => line.StartsWith(":parley 404 fine #open :", StringComparison.Ordinal), "404");
+        await irc.ExpectLineAsync(":parley 403 fine #nowhere :No such channel");
+        await irc.ExpectLineAsync(":parley 412 fine :No text to send");
+        await irc.ExpectLineAsync(":parley 411 fine :No recipient given (PRIVMSG)");
+        await irc.ExpectLineAsync(line => line.StartsWith(":parley 475 fine #keyed :", StringComparison.Ordinal), "475");
+        await irc.ExpectLineAsync(":parley 461 fine JOIN :Not enough parameters");
+        await irc.ExpectLineAsync(line => line.StartsWith(":parley 403 fine nohash :", StringComparison.Ordinal), "403");
+        await irc.ExpectLineAsync(":parley 442 fine #open :You're not on that channel");
+        await irc.ExpectLineAsync(":parley 421 fine FROBNICATE :Unknown command");
+        await irc.ExpectLineAsync(line => line.StartsWith(":parley 482 fine #open :", StringComparison.Ordinal), "482");
+        await irc.ExpectLineAsync(":parley 464 fine :Password incorrect");
+        await irc.ExpectLineAsync(":parley 417 fine :Input line was too long");
+        await SendAsync(irc, "OPER fine opsecret", "KICK #open taken :spam");
+        await irc.ExpectLineAsync(line => line.StartsWith(":parley 381 fine :", StringComparison.Ordinal), "381");
+        Assert.Contains("ERROR :disconnected: kicked by fine: spam", await taken.ReadToEndAsync());
+    }
+
+    [Fact]
+    public async Task TheServerPasswordIsAskedWithPass()
+    {
+        await using var server = await TestServer.StartAsync([ServiceKind.Irc], Framing.Line, o => o.Password = "s3cret");
+        await using var refused = await LineClient.ConnectAsync(server.EndPointOf(ServiceKind.Irc));
+        await SendAsync(refused, "PASS guess", "NICK mallory", "USER m 0 * :M");
+        var lines = await refused.ReadToEndAsync();
+        Assert.Equal(":parley 464 mallory :Password incorrect", lines[0]);
+        Assert.StartsWith("ERROR :", lines[1], StringComparison.Ordinal);
+
+        await using var admitted = await LineClient.ConnectAsync(server.EndPointOf(ServiceKind.Irc));
+        await SendAsync(admitted, "PASS s3cret", "NICK alice", "USER a 0 * :A");
+        await admitted.ExpectLineAsync(line => line.StartsWith(":parley 001 alice ", StringComparison.Ordinal), "001");
+    }
+
+    [Fact]
+    public async Task AQuietClientIsPingedAndADeadOneDropped()
+    {
+        await using var server = await TestServer.StartAsync([ServiceKind.Irc], Framing.Line, o => o.IrcPingInterval = TimeSpan.FromMilliseconds(200));
+        await using var alive = await LineClient.ConnectAsync(server.EndPointOf(ServiceKind.Irc));
+        await using var dead = await LineClient.ConnectAsync(server.EndPointOf(ServiceKind.Irc));
+        await SendAsync(alive, "NICK alive", "USER a 0 * :A");
+        await SendAsync(dead, "NICK dead", "USER d 0 * :D");
+        await alive.ExpectLineAsync("PING parley");
+        await SendAsync(alive, "PONG parley");
+        await alive.ExpectLineAsync("PING parley");
+        Assert.Contains("ERROR :Closing link: ping timeout (0 seconds)", await dead.ReadToEndAsync());
+    }
+}
