@@ -109,9 +109,40 @@ public sealed class WebSocketTests
         Assert.Equal(HttpStatusCode.NotFound, missing.StatusCode);
     }
 
-    private static async Task<ClientWebSocket> ConnectAsync(IPEndPoint web, string? origin = null, string? host = null)
+    [Fact]
+    public async Task WithACertificateThePageAndSocketAreHttpsAndWss()
+    {
+        using var certificate = TestCertificates.SelfSigned("localhost");
+        await using var server = await TestServer.StartAsync(ChatAndWeb, Framing.Line, options => options.TlsCertificate = certificate);
+        var web = server.EndPointOf(ServiceKind.Web);
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, presented, _, _) => presented?.Thumbprint == certificate.Thumbprint };
+        using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(10) };
+        Assert.Contains("<title>Parley</title>", await http.GetStringAsync($"https://localhost:{web.Port}/"), StringComparison.Ordinal);
+
+        using var socket = await ConnectAsync(web, $"https://localhost:{web.Port}", secure: certificate);
+        Assert.Equal("welcome", (await ReceiveAsync(socket)).GetProperty("code").GetString());
+        await Assert.ThrowsAsync<HttpRequestException>(() => new HttpClient { Timeout = TimeSpan.FromSeconds(10) }.GetStringAsync($"http://{web}/"));
+    }
+
+    [Fact]
+    public void WebAloneBringsTheChatServiceAlongAndOriginsAreChecked()
+    {
+        var options = ServerConfiguration.Load(new Dictionary<string, IReadOnlyList<string>> { ["web"] = ["8080"], ["web-origin"] = ["HTTPS://Chat.Example.com/"] }, _ => null);
+        Assert.Equal([new ServiceBinding(ServiceKind.Chat, ServerOptions.DefaultChatPort), new ServiceBinding(ServiceKind.Web, 8080)], options.EffectiveServices);
+        Assert.Equal(["https://chat.example.com"], options.WebOrigins);
+
+        var wrong = Assert.Throws<SettingsException>(() => ServerConfiguration.Load(new Dictionary<string, IReadOnlyList<string>> { ["web-origin"] = ["chat.example.com/path"] }, _ => null));
+        Assert.Equal("--web-origin: 'chat.example.com/path' is not an origin such as https://chat.example.com or http://localhost:8080", wrong.Message);
+    }
+
+    private static async Task<ClientWebSocket> ConnectAsync(IPEndPoint web, string? origin = null, string? host = null, System.Security.Cryptography.X509Certificates.X509Certificate2? secure = null)
     {
         var socket = new ClientWebSocket();
+        if (secure is not null)
+        {
+            socket.Options.RemoteCertificateValidationCallback = (_, presented, _, _) => presented is not null && presented.GetCertHashString() == secure.Thumbprint;
+        }
+
         if (origin is not null)
         {
             socket.Options.SetRequestHeader("Origin", origin);
@@ -125,7 +156,7 @@ public sealed class WebSocketTests
         using var timeout = new CancellationTokenSource(TaskTimeoutExtensions.DefaultWait);
         try
         {
-            await socket.ConnectAsync(new Uri($"ws://{web}/ws"), timeout.Token);
+            await socket.ConnectAsync(new Uri(secure is null ? $"ws://{web}/ws" : $"wss://localhost:{web.Port}/ws"), timeout.Token);
         }
         catch
         {
