@@ -114,7 +114,8 @@ public sealed class PageTests(BrowserFixture browser) : IClassFixture<BrowserFix
     {
         await using var server = await TestServer.StartAsync(ChatAndWeb);
         await using var carol = await JoinTcpAsync(server, "carol", "old");
-        for (int i = 1; i <= 30; i++)
+        // More than one page of 50 before what the room replays (20), so the button has to page back by id.
+        for (int i = 1; i <= 60; i++)
         {
             await carol.SendLineAsync($"line {i}");
         }
@@ -123,20 +124,20 @@ public sealed class PageTests(BrowserFixture browser) : IClassFixture<BrowserFix
         await carol.ExpectLineAsync("* pong sent");
 
         var alice = await OpenAsync(browser.Browser, server, "alice", "old");
-        await Expect(Line(alice, "line 30")).ToBeVisibleAsync();
-        await Expect(Line(alice, "line 1")).ToHaveCountAsync(0);
+        await Expect(Line(alice, "line 60")).ToBeVisibleAsync();
+        await Expect(Line(alice, "line 40")).ToHaveCountAsync(0);
         await SayAsync(alice, "said before the reload");
         await carol.ExpectLineAsync("<alice> said before the reload");
 
         await alice.ReloadAsync();
         await ExpectInRoomAsync(alice, "alice");
         await Expect(Line(alice, "said before the reload")).ToBeVisibleAsync();
-        await Expect(Line(alice, "line 30")).ToBeVisibleAsync();
+        await Expect(Line(alice, "line 60")).ToBeVisibleAsync();
 
         await alice.GetByRole(AriaRole.Button, new() { Name = "Load older messages" }).ClickAsync();
         await Expect(Line(alice, "line 1")).ToBeVisibleAsync();
         var texts = await alice.Locator("ol.log:not([hidden]) li[data-id] .text").AllTextContentsAsync();
-        Assert.Equal([.. Enumerable.Range(1, 30).Select(i => $"line {i}"), "said before the reload"], texts);
+        Assert.Equal([.. Enumerable.Range(1, 60).Select(i => $"line {i}"), "said before the reload"], texts);
     }
 
     [Fact]
