@@ -15,10 +15,10 @@ namespace Parley.Cli.Bench;
 /// </summary>
 internal static class FanoutBench
 {
-    private static readonly byte[] Marker = "~B~"u8.ToArray();
+    internal static readonly byte[] Marker = "~B~"u8.ToArray();
     private static readonly byte[] Probe = "~R~"u8.ToArray();
-    private static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(1);
-    private static readonly TimeSpan MaxDrain = TimeSpan.FromSeconds(5);
+    internal static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(1);
+    internal static readonly TimeSpan MaxDrain = TimeSpan.FromSeconds(5);
 
     // Lines sent before this Stopwatch timestamp belong to the warm-up and give no latency sample.
     private static long _latencyEpoch;
@@ -216,7 +216,7 @@ internal static class FanoutBench
     }
 
     // "~B~ <publisher> <sequence> <timestamp> xxxx…\n", exactly `size` bytes.
-    private static void Format(Span<byte> line, int publisher, long sequence, long timestamp)
+    internal static void Format(Span<byte> line, int publisher, long sequence, long timestamp)
     {
         line.Fill((byte)'x');
         Marker.CopyTo(line);
@@ -307,7 +307,7 @@ internal static class FanoutBench
 
     // " <publisher> <sequence> <timestamp> ": read in one pass over the digits, as Format wrote them. This runs for
     // every line every member receives, so it is written out rather than searched for and parsed field by field.
-    private static bool TryReadTimestamp(ReadOnlySpan<byte> rest, out long timestamp)
+    internal static bool TryReadTimestamp(ReadOnlySpan<byte> rest, out long timestamp)
     {
         timestamp = 0;
         int at = 0;
@@ -401,7 +401,7 @@ internal static class FanoutBench
         }
     }
 
-    private sealed class FanoutState(int members)
+    internal sealed class FanoutState(int members)
     {
         private readonly TaskCompletionSource _allReady = new(TaskCreationOptions.RunContinuationsAsynchronously);
         private int _ready;

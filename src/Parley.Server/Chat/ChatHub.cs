@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
 using Parley.Protocol.Chat;
+using Parley.Protocol.Formats;
 using Parley.Server.Bus;
 using Parley.Server.Connections;
 using Parley.Server.History;
@@ -65,8 +66,11 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
 
     private DateTimeOffset Now => _time.GetUtcNow();
 
-    /// <summary>Registers a new chat connection as <c>guest-N</c>, in no room yet. Nobody is told.</summary>
-    public async ValueTask<ChatMember> ConnectAsync(string remote, OutboundQueue queue, CancellationToken cancellation = default)
+    /// <summary>
+    /// Registers a new chat connection as <c>guest-N</c>, in no room yet. Nobody is told. A front end whose frames are
+    /// messages (the WebSocket) gives its format and <paramref name="framedMessages"/> here, before anything is queued.
+    /// </summary>
+    public async ValueTask<ChatMember> ConnectAsync(string remote, OutboundQueue queue, ChatFormatter? format = null, bool framedMessages = false, CancellationToken cancellation = default)
     {
         var id = new MemberRef(NodeId, Interlocked.Increment(ref _lastMemberNumber));
         string guest;
@@ -76,7 +80,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         }
         while (!await _names.TryClaimAsync(guest, id, cancellation));
 
-        return Register(new ChatMember(id, remote, guest, queue, _options.SlowReaderWait));
+        return Register(new ChatMember(id, remote, guest, queue, _options.SlowReaderWait) { Format = format ?? TextFormatter.Instance, FramedMessages = framedMessages });
     }
 
     /// <summary>Registers a connection that takes no name and joins no room (the raw tutorial room's members).</summary>

@@ -42,7 +42,7 @@ internal static class ChatServices
     public static async Task OpenHistoryAsync(IServiceProvider services, ServerOptions options, CancellationToken cancellation)
     {
         var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Parley.Server.History");
-        bool chat = options.EffectiveServices.Any(s => s.Kind == ServiceKind.Chat);
+        bool chat = options.EffectiveServices.Any(s => s.Kind is ServiceKind.Chat or ServiceKind.Web);
         IRoomHistory store;
         if (options.Cluster is { } cluster)
         {

@@ -86,6 +86,18 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
         return result;
     }
 
+    /// <summary>Makes a room the member is already in its current room (the web page's tabs); false when it is not in it.</summary>
+    public bool Focus(string room)
+    {
+        if (Member.RoomByKey(ChatNames.Key(TrimChannelPrefix(room))) is not { } joined)
+        {
+            return false;
+        }
+
+        CurrentRoom = joined;
+        return true;
+    }
+
     /// <summary>The line protocol's <c>/join</c>: enters the room and leaves the current one.</summary>
     public async ValueTask<ChatResult> MoveAsync(string room)
     {

@@ -1,6 +1,8 @@
 using System.Buffers;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using System.Threading.Tasks.Sources;
+using Parley.Server.Logging;
 
 namespace Parley.Server.Connections;
 
@@ -183,6 +185,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         }
 
         long written = CopyAll(lines, output);
+        ParleyMetrics.MessagesOut.Add(lines.Count);
         Recycle(lines);
         Taken(written);
         return written;
@@ -263,9 +266,44 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         }
 
         Taken(taken);
+        ParleyMetrics.MessagesOut.Add(lines.Count);
         try
         {
             await GatherSender.SendAllAsync(socket, lines);
+        }
+        finally
+        {
+            Recycle(lines);
+        }
+    }
+
+    /// <summary>
+    /// Sends every line queued now to a WebSocket, one text message each, without the line's LF: a browser gets
+    /// one JSON event per message. The lines are the shared arrays; WebSocket framing copies them, not this.
+    /// </summary>
+    public async ValueTask SendQueuedAsync(WebSocket socket, CancellationToken cancellation)
+    {
+        if (TakeQueued() is not { } lines)
+        {
+            return;
+        }
+
+        long taken = 0;
+        foreach (byte[] line in lines)
+        {
+            taken += line.Length;
+        }
+
+        // Out of the backlog once taken, as for a socket (above).
+        Taken(taken);
+        ParleyMetrics.MessagesOut.Add(lines.Count);
+        try
+        {
+            foreach (byte[] line in lines)
+            {
+                int length = line.Length > 0 && line[^1] == (byte)'\n' ? line.Length - 1 : line.Length;
+                await socket.SendAsync(line.AsMemory(0, length), WebSocketMessageType.Text, endOfMessage: true, cancellation);
+            }
         }
         finally
         {

@@ -1,5 +1,6 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
+using System.Net.WebSockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -32,6 +33,25 @@ internal static class OutputWriter
             queue.WriteQueuedTo(output);
             var flush = await output.FlushAsync();
             if (flush.IsCompleted || flush.IsCanceled)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The writer loop of a WebSocket (the web page): each queued line is one text message. Ends when the queue
+    /// completes or the socket fails; the reader sees the same failure and ends the member.
+    /// </summary>
+    public static async Task DrainAsync(OutboundQueue queue, WebSocket socket, CancellationToken cancellation)
+    {
+        while (await queue.WaitForLinesAsync())
+        {
+            try
+            {
+                await queue.SendQueuedAsync(socket, cancellation);
+            }
+            catch (Exception failure) when (failure is WebSocketException or ObjectDisposedException or OperationCanceledException or IOException)
             {
                 return;
             }

@@ -20,6 +20,9 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
 
     protected IHostApplicationLifetime Lifetime { get; } = lifetime;
 
+    /// <summary>The front end's name in metrics (<c>parley.connections.active{frontend="line"}</c>).</summary>
+    protected virtual string FrontEnd => "line";
+
     public sealed override async Task OnConnectedAsync(ConnectionContext connection)
     {
         string remote = EndpointText.Of(connection.RemoteEndPoint);
@@ -38,7 +41,8 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
             KeepAlive.Apply(socket);
         }
 
-        ParleyMetrics.ActiveConnections.Add(1);
+        var frontEnd = new KeyValuePair<string, object?>("frontend", FrontEnd);
+        ParleyMetrics.ActiveConnections.Add(1, frontEnd);
         try
         {
             // Not ConnectionClosed: Kestrel fires it on the peer's FIN, and a client that sends and then half-closes
@@ -62,7 +66,7 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
         finally
         {
             Limiter.Release(connection.RemoteEndPoint);
-            ParleyMetrics.ActiveConnections.Add(-1);
+            ParleyMetrics.ActiveConnections.Add(-1, frontEnd);
             ConnectionLog.Closed(Logger, remote);
         }
     }

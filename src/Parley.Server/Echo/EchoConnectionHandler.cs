@@ -18,6 +18,8 @@ namespace Parley.Server.Echo;
 internal sealed class EchoConnectionHandler(ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<EchoConnectionHandler> logger)
     : ServiceConnectionHandler(limiter, lifetime, logger)
 {
+    protected override string FrontEnd => "echo";
+
     protected override Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
     {
         bool raw = options.Framing == Framing.Raw;

@@ -19,6 +19,8 @@ namespace Parley.Server.Greeting;
 internal sealed class GreetConnectionHandler(ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<GreetConnectionHandler> logger)
     : ServiceConnectionHandler(limiter, lifetime, logger)
 {
+    protected override string FrontEnd => "greet";
+
     protected override async Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
     {
         var output = connection.Transport.Output;

@@ -16,6 +16,7 @@ using Parley.Server.History;
 using Parley.Server.Irc;
 using Parley.Server.Line;
 using Parley.Server.Logging;
+using Parley.Server.Web;
 
 namespace Parley.Server.Hosting;
 
@@ -76,6 +77,12 @@ public sealed partial class ParleyServer : IAsyncDisposable
             builder.Services.AddHostedService<ServerSummary>();
         }
 
+        var webListeners = new WebListeners();
+        if (options.EffectiveServices.Any(s => s.Kind == ServiceKind.Web))
+        {
+            WebFrontEnd.AddServices(builder.Services, webListeners);
+        }
+
         var listeners = new List<(ServiceKind, ListenOptions)>();
         var udpServices = new List<UdpService>();
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -86,10 +93,24 @@ public sealed partial class ParleyServer : IAsyncDisposable
                 var listenerOptions = options.For(service);
                 kestrel.Listen(new IPEndPoint(listenerOptions.BindAddress, service.Port), listen =>
                 {
+                    if (service.Kind == ServiceKind.Web)
+                    {
+                        // HTTP/1.1 only: a WebSocket is one upgraded connection, and the page is three small files.
+                        listen.Protocols = HttpProtocols.Http1;
+                    }
+
                     if (listenerOptions.TlsCertificate is { } certificate)
                     {
                         // Connection middleware: TLS is unwrapped before the handler, which sees plain bytes.
                         listen.UseHttps(certificate);
+                    }
+
+                    if (service.Kind == ServiceKind.Web)
+                    {
+                        // No connection handler: Kestrel's HTTP pipeline (WebFrontEnd) serves this listener.
+                        webListeners.Add(listen, listenerOptions);
+                        listeners.Add((service.Kind, listen));
+                        return;
                     }
 
                     var handler = CreateHandler(service.Kind, listen.ApplicationServices, listenerOptions);
@@ -132,6 +153,11 @@ public sealed partial class ParleyServer : IAsyncDisposable
             throw;
         }
 
+        if (webListeners.Count > 0)
+        {
+            WebFrontEnd.Map(app);
+        }
+
         var server = new ParleyServer(app, listeners, udpServices);
         var hub = app.Services.GetRequiredService<ChatHub>();
         var logger = app.Services.GetRequiredService<ILogger<ParleyServer>>();
@@ -161,6 +187,11 @@ public sealed partial class ParleyServer : IAsyncDisposable
                 // Users of a self-signed certificate check this fingerprint against what `parley chat --tls` shows them.
                 string fingerprint = string.Join(':', tls.GetCertHash(System.Security.Cryptography.HashAlgorithmName.SHA256).Select(b => b.ToString("X2", System.Globalization.CultureInfo.InvariantCulture)));
                 ServerLog.ListenerTls(logger, ServiceNames.Of(service.Kind), EndpointText.Of(endPoint.EndPoint), tls.Subject, fingerprint, tls.NotAfter);
+            }
+
+            if (service.Kind == ServiceKind.Web)
+            {
+                ServerLog.WebPage(logger, WebFrontEnd.PageAddress(endPoint.EndPoint, options.For(service).TlsCertificate is not null));
             }
         }
 
@@ -195,6 +226,7 @@ public sealed partial class ParleyServer : IAsyncDisposable
         ServiceKind.Echo => ActivatorUtilities.CreateInstance<EchoConnectionHandler>(services, listenerOptions),
         ServiceKind.Irc => ActivatorUtilities.CreateInstance<IrcConnectionHandler>(services, listenerOptions),
         ServiceKind.UdpGreet or ServiceKind.UdpEcho => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a UDP service has no connection handler"),
+        ServiceKind.Web => throw new ArgumentOutOfRangeException(nameof(kind), kind, "the web listener is served by the HTTP pipeline"),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "a service without a handler"),
     };
 

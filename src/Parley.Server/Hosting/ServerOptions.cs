@@ -22,6 +22,7 @@ public enum ServiceKind
     UdpGreet,
     UdpEcho,
     Irc,
+    Web,
 }
 
 /// <summary>Where rooms keep what was said (<c>--history</c>).</summary>
@@ -129,6 +130,12 @@ public sealed class ServerOptions
     /// <summary>Defaults to empty. Addresses in these networks are refused, even if allowed (<c>--deny</c>).</summary>
     public List<IPNetwork> Deny { get; } = [];
 
+    /// <summary>
+    /// Defaults to empty: only pages the server itself served may open its WebSocket. Other origins listed here
+    /// (<c>https://chat.example.com</c>, as a browser sends them) may too (<c>--web-origin</c>).
+    /// </summary>
+    public List<string> WebOrigins { get; } = [];
+
     /// <summary>Defaults to false: local tools, benchmarks and tests open many connections from 127.0.0.1 and ::1.</summary>
     public bool LimitLoopback { get; set; }
 
@@ -223,8 +230,14 @@ public sealed class ServerOptions
     /// </summary>
     public ServerOptions CopyForListener() => (ServerOptions)MemberwiseClone();
 
+    /// <summary>
+    /// The services to run: chat on <see cref="DefaultChatPort"/> when none is given, and also when only the web page is
+    /// (<c>parley serve --web 8080</c>), so the people it brings in can chat with <c>parley chat</c> and <c>nc</c> users.
+    /// </summary>
     public IReadOnlyList<ServiceBinding> EffectiveServices =>
-        Services.Count > 0 ? Services : [new ServiceBinding(ServiceKind.Chat, DefaultChatPort)];
+        Services.Count == 0 ? [new ServiceBinding(ServiceKind.Chat, DefaultChatPort)]
+        : Services.TrueForAll(s => s.Kind == ServiceKind.Web) ? [new ServiceBinding(ServiceKind.Chat, DefaultChatPort), .. Services]
+        : Services;
 
     /// <summary>Returns what is wrong in one line a user can act on, or null.</summary>
     /// <param name="describe">
@@ -295,6 +308,7 @@ public static class ServiceNames
         ServiceKind.UdpGreet => "udp-greet",
         ServiceKind.UdpEcho => "udp-echo",
         ServiceKind.Irc => "irc",
+        ServiceKind.Web => "web",
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
 

@@ -135,6 +135,7 @@ public sealed class ServerSetting
         Port("udp-greet", "Run the UDP greeting service (Hello, X!) on PORT"),
         Port("udp-echo", "Run the UDP echo service on PORT"),
         Port("irc", "Run the IRC service (irssi, WeeChat, HexChat; channel #NAME is room NAME) on PORT"),
+        Port("web", "Serve the chat page (/), its WebSocket (/ws), /metrics and /healthz over HTTP on PORT (HTTPS with --tls-cert)"),
         Value("bind", "ADDR", "Address to listen on (::1 and :: work; 0.0.0.0 exposes the server to the network)", perListener: true,
             o => o.BindAddress.ToString(), (o, v) => o.BindAddress = ParseBindAddress(v)),
         Value("framing", "line|raw", "line: one message per LF-ended line; raw: every read is a message (the tutorials' programs)", perListener: true,
@@ -183,6 +184,8 @@ public sealed class ServerSetting
             (o, v) => Replace(o.Allow, v.Texts.Select(text => ParseNetwork(text, v)))),
         List("deny", "CIDR", "Refuse clients from this network (CIDR, repeatable); wins over --allow",
             (o, v) => Replace(o.Deny, v.Texts.Select(text => ParseNetwork(text, v)))),
+        List("web-origin", "ORIGIN", "Let pages from ORIGIN (repeatable, e.g. https://chat.example.com) open the WebSocket; its own pages always may",
+            (o, v) => Replace(o.WebOrigins, v.Texts.Select(text => ParseOrigin(text, v)))),
         Value("history", "PATH|memory|off", "Where rooms keep what was said: a SQLite file, memory (until exit) or off", perListener: false,
             o => o.History switch
             {
@@ -271,6 +274,18 @@ public sealed class ServerSetting
         return IPAddress.TryParse(text, out var host)
             ? new IPNetwork(host, host.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork ? 32 : 128)
             : throw new SettingsException($"{value.Label}: '{text}' is not a network such as 192.168.0.0/16 or an address");
+    }
+
+    // As a browser writes it in the Origin header: scheme, host and a port only when not the scheme's default.
+    private static string ParseOrigin(string text, SettingValue value)
+    {
+        if (!Uri.TryCreate(text, UriKind.Absolute, out var uri) || (uri.Scheme != Uri.UriSchemeHttp && uri.Scheme != Uri.UriSchemeHttps)
+            || uri.AbsolutePath != "/" || uri.Query.Length > 0 || uri.Fragment.Length > 0 || uri.UserInfo.Length > 0)
+        {
+            throw new SettingsException($"{value.Label}: '{text}' is not an origin such as https://chat.example.com or http://localhost:8080");
+        }
+
+        return uri.GetComponents(UriComponents.SchemeAndServer, UriFormat.UriEscaped).ToLowerInvariant();
     }
 
     private static void Replace<T>(List<T> list, IEnumerable<T> items)

@@ -31,7 +31,7 @@ internal sealed class LineChatConnectionHandler(ChatHub hub, ServerOptions optio
 
     protected override async ValueTask<MemberSink> OpenAsync(ConnectionContext connection, string remote, OutboundQueue queue, CancellationToken cancellation)
     {
-        var member = await hub.ConnectAsync(remote, queue, cancellation);
-        return new LineChatSink(new ChatSession(hub, member, Options, Limiter, Logger), Options, Logger);
+        var member = await hub.ConnectAsync(remote, queue, cancellation: cancellation);
+        return new LineChatSink(new ChatSession(hub, member, Options, Limiter, Logger), Options, Logger, LineDialect.Tcp);
     }
 }

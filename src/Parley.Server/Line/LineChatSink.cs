@@ -16,7 +16,7 @@ namespace Parley.Server.Line;
 /// the result worded as <c>! error</c> or <c>* notice</c>. Plain lines go to the current room; consecutive lines
 /// from one read go together, as one burst under consecutive ids.
 /// </summary>
-internal sealed class LineChatSink(ChatSession session, ServerOptions options, ILogger logger) : MemberSink(session.Member)
+internal sealed class LineChatSink(ChatSession session, ServerOptions options, ILogger logger, LineDialect dialect) : MemberSink(session.Member)
 {
     private static readonly string[] Help =
     [
@@ -39,12 +39,23 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
         "/say text           sends text as it is (even the word exit)",
     ];
 
+    // The web page is in several rooms at once: /join adds one (or goes back to it), /part leaves one.
+    private static readonly string[] SeveralRoomsHelp =
+    [
+        .. Help.Take(2),
+        "/join ROOM          enter ROOM as well, or make it your current room",
+        "/part [ROOM]        leave ROOM (this room if none)",
+        .. Help.Skip(3).Where(line => !line.StartsWith("/format", StringComparison.Ordinal)),
+    ];
+
     // A burst from one read is relayed in runs of at most this much text, each followed by the flow-control wait:
     // one read can hold a megabyte of lines, more than a reader's whole backlog.
     private const int MaxRunChars = 16 * 1024;
 
     private readonly List<string> _pending = [];
+    private readonly KeyValuePair<string, object?> _frontEndTag = new("frontend", dialect.FrontEnd);
     private int _pendingChars;
+    private int _received;
 
     /// <summary>Enters the lobby and tells the newcomer, privately, who and where it is and how to choose a name.</summary>
     public override async ValueTask StartAsync()
@@ -61,10 +72,21 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
 
     public override async ValueTask EndAsync(string reason) => await session.EndAsync(reason);
 
-    public override async ValueTask OnBatchEndAsync() => await SayPendingAsync();
+    public override async ValueTask OnBatchEndAsync()
+    {
+        // Counted once per read rather than per line: the counter is shared by every connection.
+        if (_received > 0)
+        {
+            ParleyMetrics.MessagesIn.Add(_received, _frontEndTag);
+            _received = 0;
+        }
+
+        await SayPendingAsync();
+    }
 
     public override async ValueTask<bool> OnMessageAsync(ReadOnlySequence<byte> message)
     {
+        _received++;
         var input = ChatInput.Parse(TextSanitizer.Sanitize(message));
         if (input.Kind == ChatInputKind.Message)
         {
@@ -121,8 +143,18 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
             case ChatInputKind.Nick:
                 Reply(await session.NickAsync(input.Argument));
                 break;
+            case ChatInputKind.Join when dialect.SeveralRooms:
+                if (!session.Focus(input.Argument))
+                {
+                    Reply(await session.JoinAsync(input.Argument));
+                }
+
+                break;
             case ChatInputKind.Join:
                 Reply(await session.MoveAsync(input.Argument));
+                break;
+            case ChatInputKind.Unknown when dialect.SeveralRooms && input.Argument == "part":
+                await PartAsync(input.Text);
                 break;
             case ChatInputKind.Private:
                 Reply(await session.MessageAsync(input.Argument, input.Text));
@@ -139,11 +171,14 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
             case ChatInputKind.History when room is not null:
                 await HistoryAsync(room, input.Text);
                 break;
+            case ChatInputKind.Format when dialect.SeveralRooms:
+                Error("this connection speaks JSON only", "unknown_command");
+                break;
             case ChatInputKind.Format:
                 SetFormat(input.Argument);
                 break;
             case ChatInputKind.Help:
-                foreach (string line in Help)
+                foreach (string line in dialect.SeveralRooms ? SeveralRoomsHelp : Help)
                 {
                     Notice(line);
                 }
@@ -186,6 +221,20 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
         }
 
         return true;
+    }
+
+    // "/part", "/part dev" or "/part dev gone for lunch".
+    private async ValueTask PartAsync(string arguments)
+    {
+        int space = arguments.IndexOf(' ', StringComparison.Ordinal);
+        string room = space < 0 ? arguments : arguments[..space];
+        string reason = space < 0 ? string.Empty : arguments[(space + 1)..].Trim();
+        if (room.Length == 0)
+        {
+            room = session.CurrentRoom?.Name ?? string.Empty;
+        }
+
+        Reply(room.Length == 0 ? ChatResult.Fail(ChatError.MissingArgument, "part") : await session.PartAsync(room, reason));
     }
 
     private async ValueTask TopicAsync(ChatRoom room, string text)
@@ -361,6 +410,17 @@ internal static class LineWording
         "join" => "usage: /join ROOM",
         "msg" => "usage: /msg NAME text",
         "kick" => "usage: /kick NAME [reason]",
+        "part" => "usage: /part [ROOM] [reason]",
         _ => $"usage: /{command} needs more (try /help)",
     };
+}
+
+/// <summary>What differs between the front ends that speak the line protocol's commands.</summary>
+/// <param name="FrontEnd">The name metrics give the front end: <c>line</c>, <c>web</c>.</param>
+/// <param name="SeveralRooms">True where a member is in several rooms at once (the web page): <c>/join</c> adds a room, <c>/part</c> leaves one.</param>
+internal sealed record LineDialect(string FrontEnd, bool SeveralRooms)
+{
+    public static readonly LineDialect Tcp = new("line", SeveralRooms: false);
+
+    public static readonly LineDialect WebSocket = new("web", SeveralRooms: true);
 }

@@ -17,9 +17,6 @@ namespace Parley.Server.Line;
 internal abstract class MemberConnectionHandler(ServerOptions options, OutputBudget budget, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger logger)
     : ServiceConnectionHandler(limiter, lifetime, logger)
 {
-    // How long a member that was cut off or told the server is stopping gets to take its last line before the socket is dropped.
-    private static readonly TimeSpan LastLineGrace = TimeSpan.FromSeconds(2);
-
     protected ServerOptions Options { get; } = options;
 
     protected ReadDeadlines Deadlines { get; } = deadlines;
@@ -40,10 +37,9 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
             return;
         }
 
-        // Half the backlog limit marks a reader as behind: publishers then wait for it (flow control), and the other
-        // half takes what publishers already had in hand, so a reader that keeps up never reaches the limit.
-        var queue = new OutboundQueue(Options.MaxBacklogBytes, Options.MaxBacklogBytes / 2, budget);
+        var queue = MemberLoop.NewQueue(Options, budget);
         var writing = OutputWriter.StartAsync(connection, queue);
+        Action abort = () => connection.Abort(new ConnectionAbortedException("the peer stopped reading"));
         MemberSink sink;
         try
         {
@@ -56,74 +52,16 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
             ChatLog.BusUnavailable(Logger, "a new connection", ex.Message);
             queue.EnqueueFinal(Encoding.UTF8.GetBytes("! disconnected: the other servers of this chat cannot be reached; try again in a moment\n"));
             queue.Complete();
-            await FinishWritingAsync(connection, writing);
+            await MemberLoop.FinishWritingAsync(writing, abort);
             queue.Abandon();
             return;
         }
 
-        var member = sink.Member;
-        try
-        {
-            // The session ends through the member, not the server-stopping token: on shutdown the hub first queues
-            // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
-            // so a reader listening to the stopping token itself could close its queue before the notice was in it.
-            await sink.StartAsync();
-            var rate = Options.RateLimit > 0 ? new TokenBucket(Options.RateLimit, Options.RateBurst, TimeProvider.System) : null;
-            await MessageReader.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, member.CutOffToken, Options.IdleTimeout, rate, Options.LineTimeout, Deadlines);
-        }
-        catch (PeerTimeoutException timeout)
-        {
-            ParleyMetrics.IdleTimeouts.Add(1);
-            member.CutOff(timeout.Reason, $"disconnected: {timeout.Message}");
-        }
-        catch (OperationCanceledException) when (member.CutOffToken.IsCancellationRequested)
-        {
-            // Cut off, stopped, or the client went away: the finally block below says goodbye either way.
-        }
-        finally
-        {
-            await sink.EndAsync(member.CutOffReason is { Length: > 0 } cut ? cut : sink.QuitReason);
-            if (member.CutOffReason == "too slow")
-            {
-                ParleyMetrics.SlowConsumerCutOffs.Add(1);
-                ChatLog.SlowConsumer(Logger, member.Name, remote, Options.MaxBacklogBytes);
-            }
-
-            queue.Complete();
-            await FinishWritingAsync(connection, writing);
-            queue.Abandon();
-            member.Dispose();
-        }
+        await MemberLoop.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, queue, writing, abort, Options, Deadlines, Logger, remote);
     }
 
     /// <summary>Checks what must be checked before the connection becomes a member (a server password); false turns it away.</summary>
     protected virtual ValueTask<bool> AdmitAsync(ConnectionContext connection, string remote, CancellationToken cancellation) => ValueTask.FromResult(true);
-
-    private static async Task FinishWritingAsync(ConnectionContext connection, Task writing)
-    {
-        try
-        {
-            await writing.WaitAsync(LastLineGrace);
-        }
-        catch (TimeoutException)
-        {
-            // A peer that does not read cannot hold the connection open: drop it, which ends the flush.
-            connection.Abort(new ConnectionAbortedException("the peer stopped reading"));
-        }
-        catch (Exception)
-        {
-            // The writer ends with the connection; how it ended was already logged by the transport.
-        }
-
-        try
-        {
-            await writing;
-        }
-        catch (Exception)
-        {
-            // As above.
-        }
-    }
 }
 
 /// <summary>A front end's reader side for one member: what its messages mean, and how it starts and leaves.</summary>

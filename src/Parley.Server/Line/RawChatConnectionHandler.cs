@@ -17,6 +17,8 @@ namespace Parley.Server.Line;
 internal sealed class RawChatConnectionHandler(ChatHub hub, RawChatRoom room, ServerOptions options, ReadDeadlines deadlines, ConnectionLimiter limiter, IHostApplicationLifetime lifetime, ILogger<RawChatConnectionHandler> logger)
     : MemberConnectionHandler(options, hub.Budget, deadlines, limiter, lifetime, logger)
 {
+    protected override string FrontEnd => "raw";
+
     protected override ValueTask<MemberSink> OpenAsync(ConnectionContext connection, string remote, OutboundQueue queue, CancellationToken cancellation) =>
         ValueTask.FromResult<MemberSink>(new RawSink(room, hub.ConnectUnnamed(remote, queue), hub));
 

@@ -12,9 +12,13 @@ internal static class ParleyMetrics
 
     private static readonly Meter Meter = new(MeterName);
 
-    public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("parley.connections.active", description: "TCP connections being served");
+    public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("parley.connections.active", description: "Connections being served, by front end (frontend=line, raw, greet, echo, web)");
 
     public static readonly Counter<long> RefusedConnections = Meter.CreateCounter<long>("parley.connections.refused", description: "Connections turned away by a connection limit");
+
+    public static readonly Counter<long> MessagesIn = Meter.CreateCounter<long>("parley.chat.messages_in", description: "Lines chat clients sent (messages and commands), by front end (frontend=line, web)");
+
+    public static readonly Counter<long> MessagesOut = Meter.CreateCounter<long>("parley.chat.messages_out", description: "Lines and events written to chat connections (deliveries)");
 
     public static readonly Counter<long> ChatMessages = Meter.CreateCounter<long>("parley.chat.messages", description: "Chat lines and actions relayed to a room");
 

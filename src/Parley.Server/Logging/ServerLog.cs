@@ -14,4 +14,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(62, LogLevel.Information, "{Connections} connections, {MessagesPerSecond:0.#} messages/s, {Refused} refused and {CutOff} cut off as too slow in the last {Seconds:0.#} s", EventName = "Summary")]
     public static partial void Summary(ILogger logger, long connections, double messagesPerSecond, long refused, long cutOff, double seconds);
+
+    [LoggerMessage(63, LogLevel.Information, "The chat page is at {Address}: open it in a browser", EventName = "WebPage")]
+    public static partial void WebPage(ILogger logger, string address);
 }

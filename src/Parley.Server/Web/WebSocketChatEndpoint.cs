@@ -1,0 +1,240 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.WebSockets;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Parley.Protocol.Chat;
+using Parley.Protocol.Formats;
+using Parley.Server.Chat;
+using Parley.Server.Connections;
+using Parley.Server.Hosting;
+using Parley.Server.Line;
+using Parley.Server.Logging;
+
+namespace Parley.Server.Web;
+
+/// <summary>
+/// The chat over a WebSocket (<c>/ws</c>): a thin adapter like the line front end. Each text frame in is one command
+/// line, which goes into a pipe and from there through the same reader, limits, password check and commands as a TCP
+/// line (<see cref="MemberLoop"/>, <see cref="LineChatSink"/>); each event out is one JSON text frame.
+/// </summary>
+internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners, ReadDeadlines deadlines, ConnectionLimiter limiter, ILogger<WebSocketChatEndpoint> logger)
+{
+    // Browsers answer pings on their own; one every 30 s keeps NATs and proxies from dropping a quiet chat.
+    private static readonly TimeSpan KeepAliveInterval = TimeSpan.FromSeconds(30);
+
+    // How long the closing handshake may take before the socket is dropped.
+    private static readonly TimeSpan CloseWait = TimeSpan.FromSeconds(2);
+
+    private static readonly KeyValuePair<string, object?> FrontEndTag = new("frontend", "web");
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            context.Response.StatusCode = StatusCodes.Status400BadRequest;
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            await context.Response.WriteAsync("this address speaks WebSocket; the chat page is at /\n");
+            return;
+        }
+
+        var options = listeners.For(context.Connection.LocalPort);
+        var remoteEndPoint = new IPEndPoint(context.Connection.RemoteIpAddress ?? IPAddress.None, context.Connection.RemotePort);
+        string remote = EndpointText.Of(remoteEndPoint);
+        if (OriginPolicy.Check(context.Request, options, context.Connection.LocalIpAddress) is { } foreign)
+        {
+            ParleyMetrics.RefusedConnections.Add(1);
+            ConnectionLog.Refused(logger, remote, foreign);
+            context.Response.StatusCode = StatusCodes.Status403Forbidden;
+            context.Response.ContentType = "text/plain; charset=utf-8";
+            await context.Response.WriteAsync(foreign + "\n");
+            return;
+        }
+
+        ConnectionLog.Accepted(logger, remote);
+        using var socket = await context.WebSockets.AcceptWebSocketAsync(new WebSocketAcceptContext { KeepAliveInterval = KeepAliveInterval });
+        if (limiter.TryAcquire(remoteEndPoint) is { } refusal)
+        {
+            ParleyMetrics.RefusedConnections.Add(1);
+            ConnectionLog.Refused(logger, remote, refusal);
+            await RefuseAsync(socket, refusal.StartsWith("! ", StringComparison.Ordinal) ? refusal[2..] : refusal, "refused", WebSocketCloseStatus.PolicyViolation);
+            await AwaitCloseAsync(socket);
+            ConnectionLog.Closed(logger, remote);
+            return;
+        }
+
+        ParleyMetrics.ActiveConnections.Add(1, FrontEndTag);
+        try
+        {
+            await ServeAsync(socket, options, remote, context.RequestAborted);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            ConnectionLog.Reset(logger, remote, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            ConnectionLog.Failed(logger, ex, context.Connection.Id, remote);
+        }
+        finally
+        {
+            limiter.Release(remoteEndPoint);
+            ParleyMetrics.ActiveConnections.Add(-1, FrontEndTag);
+            ConnectionLog.Closed(logger, remote);
+        }
+    }
+
+    private async Task ServeAsync(WebSocket socket, ServerOptions options, string remote, CancellationToken aborted)
+    {
+        // Frames become lines in a pipe, so the line reader applies --max-line, --rate-limit and the timeouts as on
+        // TCP. The pipe holds at most a few lines' worth: past that the pump stops receiving, and TCP pushes back on
+        // the browser, as it pushes back on a TCP client that is read later.
+        long pause = Math.Max(64 * 1024, 2L * options.MaxLineBytes);
+        var frames = new Pipe(new PipeOptions(pauseWriterThreshold: pause, resumeWriterThreshold: pause / 2, useSynchronizationContext: false));
+        using var stopPump = CancellationTokenSource.CreateLinkedTokenSource(aborted);
+        var pumping = PumpFramesAsync(socket, frames.Writer, stopPump.Token);
+        try
+        {
+            if (options.Password is { } password
+                && await PasswordGate.CheckAsync(frames.Reader, password, options, deadlines, aborted) is { } refused)
+            {
+                ChatLog.PasswordRefused(logger, remote, refused);
+                await RefuseAsync(socket, refused, refused.StartsWith("wrong", StringComparison.Ordinal) ? "wrong_password" : "password_required", WebSocketCloseStatus.PolicyViolation);
+                return;
+            }
+
+            var queue = MemberLoop.NewQueue(options, hub.Budget);
+            ChatMember member;
+            try
+            {
+                member = await hub.ConnectAsync(remote, queue, JsonFormatter.Instance, framedMessages: true, aborted);
+            }
+            catch (Bus.BusUnavailableException ex)
+            {
+                // Across nodes a guest name comes from Redis; while it is out of reach nobody new is let in (docs/cluster.md).
+                ChatLog.BusUnavailable(logger, "a new connection", ex.Message);
+                queue.Abandon();
+                await RefuseAsync(socket, "the other servers of this chat cannot be reached; try again in a moment", "bus_unavailable", WebSocketCloseStatus.EndpointUnavailable);
+                return;
+            }
+
+            // The writer starts once the member exists: what the hub queued while connecting it waits in the queue.
+            var writing = OutputWriter.DrainAsync(queue, socket, aborted);
+            var sink = new LineChatSink(new ChatSession(hub, member, options, limiter, logger), options, logger, LineDialect.WebSocket);
+            await MemberLoop.RunAsync(frames.Reader, options.Framing, options.MaxLineBytes, sink, queue, writing, socket.Abort, options, deadlines, logger, remote);
+            await CloseAsync(socket, WebSocketCloseStatus.NormalClosure, member.CutOffReason);
+        }
+        finally
+        {
+            // The browser answers our close frame with its own; until then its last frames are read and dropped, so
+            // the connection ends in a clean close rather than a reset that could eat the last event sent.
+            await frames.Reader.CompleteAsync();
+            try
+            {
+                await pumping.WaitAsync(CloseWait, CancellationToken.None);
+            }
+            catch (TimeoutException)
+            {
+                await stopPump.CancelAsync();
+                await pumping;
+            }
+        }
+    }
+
+    /// <summary>Moves each frame's bytes into the pipe and ends the frame with LF; ends when the browser closes or goes.</summary>
+    private static async Task PumpFramesAsync(WebSocket socket, PipeWriter lines, CancellationToken cancellation)
+    {
+        byte[]? discard = null;
+        try
+        {
+            while (true)
+            {
+                // Once nobody reads the lines (the member has ended), frames are only read to reach the close frame.
+                var received = await socket.ReceiveAsync(discard is null ? lines.GetMemory(4096) : discard, cancellation);
+                if (received.MessageType == WebSocketMessageType.Close)
+                {
+                    return;
+                }
+
+                if (discard is not null)
+                {
+                    continue;
+                }
+
+                lines.Advance(received.Count);
+                if (received.EndOfMessage)
+                {
+                    lines.GetSpan(1)[0] = (byte)'\n';
+                    lines.Advance(1);
+                }
+
+                var flushed = await lines.FlushAsync(cancellation);
+                if (flushed.IsCompleted || flushed.IsCanceled)
+                {
+                    discard = new byte[1024];
+                }
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
+        {
+            // The browser went away or the member ended: either way the reader sees the end of input.
+        }
+        finally
+        {
+            await lines.CompleteAsync();
+        }
+    }
+
+    private static async Task RefuseAsync(WebSocket socket, string text, string code, WebSocketCloseStatus status)
+    {
+        var error = new ChatEvent(ChatEventType.Error, DateTimeOffset.UtcNow) { Text = text, Code = code };
+        byte[] json = JsonFormatter.Instance.Format(error);
+        try
+        {
+            using var timeout = new CancellationTokenSource(CloseWait);
+            await socket.SendAsync(json.AsMemory(0, json.Length - 1), WebSocketMessageType.Text, endOfMessage: true, timeout.Token);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        {
+            // Gone already; it was being turned away anyway.
+        }
+
+        await CloseAsync(socket, status, code);
+    }
+
+    // Reads up to the browser's close frame (briefly), so the connection is closed cleanly, not reset.
+    private static async Task AwaitCloseAsync(WebSocket socket)
+    {
+        var buffer = new byte[1024];
+        using var timeout = new CancellationTokenSource(CloseWait);
+        try
+        {
+            while (socket.State == WebSocketState.CloseSent && (await socket.ReceiveAsync(buffer, timeout.Token)).MessageType != WebSocketMessageType.Close)
+            {
+            }
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        {
+            // Gone, or never answered: dropped either way.
+        }
+    }
+
+    // The close frame's reason is for people reading browser consoles; the page acts on the error event before it.
+    private static async Task CloseAsync(WebSocket socket, WebSocketCloseStatus status, string reason)
+    {
+        if (socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
+        {
+            return;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(CloseWait);
+            await socket.CloseOutputAsync(status, reason.Length > 100 ? reason[..100] : reason, timeout.Token);
+        }
+        catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException)
+        {
+            socket.Abort();
+        }
+    }
+}
