@@ -136,6 +136,7 @@ public class IrcTests : IAsyncLifetime
         await SendAsync(
             irc,
             "PRIVMSG nobody :hi",
+            "PRIVMSG a,b,c,d,e :hi",
             "PRIVMSG #open :not joined",
             "PRIVMSG #nowhere :hi",
             "PRIVMSG taken",
@@ -149,6 +150,7 @@ public class IrcTests : IAsyncLifetime
             "OPER fine wrong",
             "PRIVMSG #open :" + new string('x', 600));
         await irc.ExpectLineAsync(":parley 401 fine nobody :No such nick/channel");
+        await irc.ExpectLineAsync(":parley 407 fine a,b,c,d,e :Too many recipients (at most 4)");
         await irc.ExpectLineAsync(line => line.StartsWith(":parley 404 fine #open :", StringComparison.Ordinal), "404");
         await irc.ExpectLineAsync(":parley 403 fine #nowhere :No such channel");
         await irc.ExpectLineAsync(":parley 412 fine :No text to send");
@@ -192,6 +194,8 @@ public class IrcTests : IAsyncLifetime
         await alive.ExpectLineAsync("PING parley");
         await SendAsync(alive, "PONG parley");
         await alive.ExpectLineAsync("PING parley");
-        Assert.Contains("ERROR :Closing link: ping timeout (0 seconds)", await dead.ReadToEndAsync());
+        // Bounded as a whole: a server that never drops it would ping it for ever.
+        await dead.ExpectLineAsync("ERROR :Closing link: ping timeout (0 seconds)").DefaultTimeout();
+        Assert.Null(await dead.ReadLineAsync());
     }
 }

@@ -10,7 +10,7 @@ public sealed class TlsTests : IAsyncLifetime
     private TestServer _server = null!;
 
     public async Task InitializeAsync() =>
-        _server = await TestServer.StartAsync([ServiceKind.Chat, ServiceKind.Greet, ServiceKind.Echo], Framing.Line, o => o.TlsCertificate = _certificate);
+        _server = await TestServer.StartAsync([ServiceKind.Chat, ServiceKind.Greet, ServiceKind.Echo, ServiceKind.Irc], Framing.Line, o => o.TlsCertificate = _certificate);
 
     public async Task DisposeAsync()
     {
@@ -31,6 +31,14 @@ public sealed class TlsTests : IAsyncLifetime
         await alice.ExpectLineAsync("* bob joined #lobby");
         await bob.SendLineAsync("secret plans");
         await alice.ExpectLineAsync("<bob> secret plans");
+    }
+
+    [Fact]
+    public async Task IrcOverTlsShowsTheSameCertificate()
+    {
+        await using var irc = await LineClient.ConnectTlsAsync(_server.EndPointOf(ServiceKind.Irc), _certificate);
+        await irc.SendAsync("NICK secure\r\nUSER s 0 * :S\r\n"u8.ToArray());
+        await irc.ExpectLineAsync(line => line.StartsWith(":parley 001 secure ", StringComparison.Ordinal), "the welcome");
     }
 
     [Fact]

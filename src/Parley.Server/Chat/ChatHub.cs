@@ -454,6 +454,10 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
 
     public int LocalMemberCount => _local.Count;
 
+    /// <summary>Named members on this node whose names match <paramref name="match"/>, at most <paramref name="limit"/> of them.</summary>
+    public ChatMember[] FindLocal(Func<string, bool> match, int limit) =>
+        [.. _local.Values.Where(m => m.HoldsName && m.IsAnnounced && match(m.Name)).Take(limit)];
+
     public ChatEvent Rooms()
     {
         var rooms = _rooms.Values

@@ -152,6 +152,9 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
     /// <summary>The member on this node with that name, if there is one (for what only this node knows: its rooms).</summary>
     public ChatMember? FindLocal(string name) => hub.FindLocal(name);
 
+    /// <summary>Members on this node whose names match (IRC's WHO with a mask), at most <paramref name="limit"/>.</summary>
+    public ChatMember[] FindLocal(Func<string, bool> match, int limit) => hub.FindLocal(match, limit);
+
     /// <summary>Members connected to this node.</summary>
     public int LocalMembers => hub.LocalMemberCount;
 

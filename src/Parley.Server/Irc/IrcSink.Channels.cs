@@ -11,6 +11,9 @@ internal sealed partial class IrcSink
     // A 353 line stays well inside 512 bytes with the prefix, the nick and the channel around the names.
     private const int NamesLineBytes = 400;
 
+    // PRIVMSG and NOTICE go to at most this many targets at once (TARGMAX in ISUPPORT).
+    private const int MaxTargets = 4;
+
     private async ValueTask JoinAsync(IrcMessage message)
     {
         if (message.Parameters.Count == 0)
@@ -186,7 +189,19 @@ internal sealed partial class IrcSink
             return;
         }
 
-        foreach (string target in message[0].Split(',', StringSplitOptions.RemoveEmptyEntries).Take(4))
+        string[] targets = message[0].Split(',', StringSplitOptions.RemoveEmptyEntries);
+        if (targets.Length > MaxTargets)
+        {
+            // Refused whole rather than sent to some: nothing is dropped in silence.
+            if (!notice)
+            {
+                Numeric("407", message[0], $"Too many recipients (at most {MaxTargets})");
+            }
+
+            return;
+        }
+
+        foreach (string target in targets)
         {
             var result = target.StartsWith('#')
                 ? await SayToRoomAsync(target, text, action)

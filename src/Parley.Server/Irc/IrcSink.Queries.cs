@@ -11,6 +11,9 @@ namespace Parley.Server.Irc;
 // USERHOST, OPER, CHATHISTORY.
 internal sealed partial class IrcSink
 {
+    // WHO with a mask lists at most this many users.
+    private const int WhoMaskLimit = 100;
+
     private void Names(IrcMessage message)
     {
         foreach (string channel in message[0].Split(',', StringSplitOptions.RemoveEmptyEntries))
@@ -38,6 +41,18 @@ internal sealed partial class IrcSink
                 {
                     WhoReply(channel, name);
                 }
+            }
+        }
+        else if (mask.Contains('*') || mask.Contains('?'))
+        {
+            // A mask matches the names of this node's users, listed up to a bound: WHO * must not cost O(N) lines.
+            var pattern = new System.Text.RegularExpressions.Regex(
+                "^" + System.Text.RegularExpressions.Regex.Escape(ChatNames.Key(mask)).Replace("\\*", ".*").Replace("\\?", ".") + "$",
+                System.Text.RegularExpressions.RegexOptions.CultureInvariant,
+                TimeSpan.FromMilliseconds(100));
+            foreach (var member in session.FindLocal(name => pattern.IsMatch(ChatNames.Key(name)), WhoMaskLimit))
+            {
+                WhoReply("*", member.Name);
             }
         }
         else if (mask.Length > 0 && await session.IsOnlineAsync(mask))
