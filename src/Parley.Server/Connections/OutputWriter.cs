@@ -43,30 +43,13 @@ internal static class OutputWriter
     /// The writer loop of a WebSocket (the web page): each queued line is one text message. Ends when the queue
     /// completes or the socket fails; the reader sees the same failure and ends the member.
     /// </summary>
-    /// <remarks>
-    /// With <paramref name="batching"/> (the stream under the socket), everything queued goes out as one write of
-    /// many frames, as the line front end's gathered send does; without it each frame is a write of its own.
-    /// </remarks>
-    public static async Task DrainAsync(OutboundQueue queue, WebSocket socket, Web.FrameBatchingStream? batching, CancellationToken cancellation)
+    public static async Task DrainAsync(OutboundQueue queue, WebSocket socket, CancellationToken cancellation)
     {
         while (await queue.WaitForLinesAsync())
         {
             try
             {
-                // As for a plain socket (below): the rest of a burst joins this write instead of making its own.
-                await Task.Yield();
-                batching?.BeginBatch();
-                try
-                {
-                    await queue.SendQueuedAsync(socket, cancellation);
-                }
-                finally
-                {
-                    if (batching is not null)
-                    {
-                        await batching.EndBatchAsync(cancellation);
-                    }
-                }
+                await queue.SendQueuedAsync(socket, cancellation);
             }
             catch (Exception failure) when (failure is WebSocketException or ObjectDisposedException or OperationCanceledException or IOException)
             {

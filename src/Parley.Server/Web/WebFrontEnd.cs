@@ -30,7 +30,6 @@ internal static class WebFrontEnd
 
     public static void Map(WebApplication app)
     {
-        app.Use(FrameBatchingUpgradeFeature.Install);
         app.UseWebSockets();
         app.UseOpenTelemetryPrometheusScrapingEndpoint();
         var page = app.Services.GetRequiredService<WebPage>();

@@ -2,7 +2,6 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Logging;
 using Parley.Protocol.Chat;
 using Parley.Protocol.Formats;
@@ -67,8 +66,7 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
         ParleyMetrics.ActiveConnections.Add(1, FrontEndTag);
         try
         {
-            var batching = (context.Features.Get<IHttpUpgradeFeature>() as FrameBatchingUpgradeFeature)?.Stream;
-            await ServeAsync(socket, batching, options, remote, context.RequestAborted);
+            await ServeAsync(socket, options, remote, context.RequestAborted);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
@@ -86,7 +84,7 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
         }
     }
 
-    private async Task ServeAsync(WebSocket socket, FrameBatchingStream? batching, ServerOptions options, string remote, CancellationToken aborted)
+    private async Task ServeAsync(WebSocket socket, ServerOptions options, string remote, CancellationToken aborted)
     {
         // Frames become lines in a pipe, so the line reader applies --max-line, --rate-limit and the timeouts as on
         // TCP. The pipe holds at most a few lines' worth: past that the pump stops receiving, and TCP pushes back on
@@ -121,7 +119,7 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
             }
 
             // The writer starts once the member exists: what the hub queued while connecting it waits in the queue.
-            var writing = OutputWriter.DrainAsync(queue, socket, batching, aborted);
+            var writing = OutputWriter.DrainAsync(queue, socket, aborted);
             var sink = new LineChatSink(new ChatSession(hub, member, options, limiter, logger), options, logger, LineDialect.WebSocket);
             await MemberLoop.RunAsync(frames.Reader, options.Framing, options.MaxLineBytes, sink, queue, writing, socket.Abort, options, deadlines, logger, remote);
             await CloseAsync(socket, WebSocketCloseStatus.NormalClosure, member.CutOffReason);
