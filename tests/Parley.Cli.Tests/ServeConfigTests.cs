@@ -104,7 +104,7 @@ public sealed class ServeConfigTests : IDisposable
         { """{ "chat": 0, "framing": "zigzag" }""", "FILE: framing: 'zigzag' is not line or raw" },
         { "{ \"chat\": 0,\n  \"maxLine\": }", "FILE: not valid JSON at line 2, column 14" },
         { """[1, 2]""", "FILE: the settings must be one JSON object, { \"key\": value, ... }" },
-        { """{ "listeners": [{ "service": "irc", "port": 6667 }] }""", "FILE: listeners[0].service: 'irc' is not a service: use chat, greet, echo, udp-greet, udp-echo" },
+        { """{ "listeners": [{ "service": "irc", "port": 6667 }] }""", "FILE: listeners[0].service: 'irc' is not a service: use chat, greet, echo, udp-greet, udp-echo, web" },
         { """{ "listeners": [{ "service": "chat" }] }""", "FILE: listeners[0] needs a service and a port, as { \"service\": \"chat\", \"port\": 9999 }" },
         { """{ "listeners": [{ "service": "chat", "port": 0, "maxLine": 4 }] }""", "FILE: listeners[0].maxLine must be at least 16 bytes" },
         { """{ "listeners": [{ "service": "chat", "port": 0, "maxConnections": 4 }] }""", "FILE: listeners[0].maxConnections: not a key a listener can have" },
