@@ -25,23 +25,6 @@ public class BenchCliTests
         Assert.True(report.GetProperty("latency_p50_us").GetInt64() > 0);
     }
 
-    [Fact]
-    public async Task FanoutOverTheWebSocketAccountsForEveryLine()
-    {
-        await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--web", "0", "--rate-limit", "0");
-        string web = await serve.ListeningAddressAsync("web");
-
-        var report = await RunBenchAsync("fanout", web, "--protocol", "ws", "-n", "5", "-p", "2", "-t", "1");
-
-        Assert.Equal("ws", report.GetProperty("protocol").GetString());
-        long sent = report.GetProperty("sent").GetInt64();
-        Assert.True(sent > 0, "the publishers sent nothing");
-        Assert.Equal(sent * 4, report.GetProperty("expected").GetInt64());
-        Assert.Equal(sent * 4, report.GetProperty("delivered").GetInt64());
-        Assert.Equal(0, report.GetProperty("lost").GetInt64());
-        Assert.True(report.GetProperty("latency_p50_us").GetInt64() > 0);
-    }
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -43,13 +43,22 @@ internal static class OutputWriter
     /// The writer loop of a WebSocket (the web page): each queued line is one text message. Ends when the queue
     /// completes or the socket fails; the reader sees the same failure and ends the member.
     /// </summary>
-    public static async Task DrainAsync(OutboundQueue queue, WebSocket socket, CancellationToken cancellation)
+    public static async Task DrainAsync(OutboundQueue queue, WebSocket socket, CoalescingStream? frames, CancellationToken cancellation)
     {
         while (await queue.WaitForLinesAsync())
         {
             try
             {
+                // Every queued event is its own frame, but the frames go out together, in one write and one flush.
+                if (frames is null)
+                {
+                    await queue.SendQueuedAsync(socket, cancellation);
+                    continue;
+                }
+
+                await frames.BeginBatchAsync(cancellation);
                 await queue.SendQueuedAsync(socket, cancellation);
+                await frames.EndBatchAsync(cancellation);
             }
             catch (Exception failure) when (failure is WebSocketException or ObjectDisposedException or OperationCanceledException or IOException)
             {

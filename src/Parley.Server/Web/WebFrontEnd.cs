@@ -1,6 +1,7 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -30,6 +31,15 @@ internal static class WebFrontEnd
 
     public static void Map(WebApplication app)
     {
+        app.Use((context, next) =>
+        {
+            if (context.Request.Path == "/ws" && context.Features.Get<IHttpUpgradeFeature>() is { IsUpgradableRequest: true } upgrade)
+            {
+                context.Features.Set<IHttpUpgradeFeature>(new CoalescingUpgrade(upgrade, context));
+            }
+
+            return next(context);
+        });
         app.UseWebSockets();
         app.UseOpenTelemetryPrometheusScrapingEndpoint();
         var page = app.Services.GetRequiredService<WebPage>();
@@ -59,5 +69,21 @@ internal static class WebFrontEnd
         context.Response.ContentType = "text/plain; charset=utf-8";
         context.Response.Headers.CacheControl = "no-store";
         return context.Response.WriteAsync("ok\n");
+    }
+
+    /// <summary>
+    /// Puts a <see cref="CoalescingStream"/> under the WebSocket that ASP.NET Core's WebSocket middleware makes: it
+    /// upgrades through this feature, which it reads when the request reaches it, so this is set just before.
+    /// </summary>
+    private sealed class CoalescingUpgrade(IHttpUpgradeFeature upgrade, HttpContext context) : IHttpUpgradeFeature
+    {
+        public bool IsUpgradableRequest => upgrade.IsUpgradableRequest;
+
+        public async Task<Stream> UpgradeAsync()
+        {
+            var stream = new CoalescingStream(await upgrade.UpgradeAsync());
+            context.Features.Set(stream);
+            return stream;
+        }
     }
 }

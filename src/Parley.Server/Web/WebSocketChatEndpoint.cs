@@ -66,7 +66,7 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
         ParleyMetrics.ActiveConnections.Add(1, FrontEndTag);
         try
         {
-            await ServeAsync(socket, options, remote, context.RequestAborted);
+            await ServeAsync(socket, options, remote, context.Features.Get<CoalescingStream>(), context.RequestAborted);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
@@ -84,19 +84,19 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
         }
     }
 
-    private async Task ServeAsync(WebSocket socket, ServerOptions options, string remote, CancellationToken aborted)
+    private async Task ServeAsync(WebSocket socket, ServerOptions options, string remote, CoalescingStream? frames, CancellationToken aborted)
     {
         // Frames become lines in a pipe, so the line reader applies --max-line, --rate-limit and the timeouts as on
         // TCP. The pipe holds at most a few lines' worth: past that the pump stops receiving, and TCP pushes back on
         // the browser, as it pushes back on a TCP client that is read later.
         long pause = Math.Max(64 * 1024, 2L * options.MaxLineBytes);
-        var frames = new Pipe(new PipeOptions(pauseWriterThreshold: pause, resumeWriterThreshold: pause / 2, useSynchronizationContext: false));
+        var lines = new Pipe(new PipeOptions(pauseWriterThreshold: pause, resumeWriterThreshold: pause / 2, useSynchronizationContext: false));
         using var stopPump = CancellationTokenSource.CreateLinkedTokenSource(aborted);
-        var pumping = PumpFramesAsync(socket, frames.Writer, stopPump.Token);
+        var pumping = PumpFramesAsync(socket, lines.Writer, stopPump.Token);
         try
         {
             if (options.Password is { } password
-                && await PasswordGate.CheckAsync(frames.Reader, password, options, deadlines, aborted) is { } refused)
+                && await PasswordGate.CheckAsync(lines.Reader, password, options, deadlines, aborted) is { } refused)
             {
                 ChatLog.PasswordRefused(logger, remote, refused);
                 await RefuseAsync(socket, refused, refused.StartsWith("wrong", StringComparison.Ordinal) ? "wrong_password" : "password_required", WebSocketCloseStatus.PolicyViolation);
@@ -104,6 +104,7 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
             }
 
             var queue = MemberLoop.NewQueue(options, hub.Budget);
+            var writing = OutputWriter.DrainAsync(queue, socket, frames, aborted);
             ChatMember member;
             try
             {
@@ -112,23 +113,23 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
             catch (Bus.BusUnavailableException ex)
             {
                 // Across nodes a guest name comes from Redis; while it is out of reach nobody new is let in (docs/cluster.md).
+                // The writer ends with its empty queue before the refusal goes out: one writer on the socket at a time.
                 ChatLog.BusUnavailable(logger, "a new connection", ex.Message);
                 queue.Abandon();
+                await writing;
                 await RefuseAsync(socket, "the other servers of this chat cannot be reached; try again in a moment", "bus_unavailable", WebSocketCloseStatus.EndpointUnavailable);
                 return;
             }
 
-            // The writer starts once the member exists: what the hub queued while connecting it waits in the queue.
-            var writing = OutputWriter.DrainAsync(queue, socket, aborted);
             var sink = new LineChatSink(new ChatSession(hub, member, options, limiter, logger), options, logger, LineDialect.WebSocket);
-            await MemberLoop.RunAsync(frames.Reader, options.Framing, options.MaxLineBytes, sink, queue, writing, socket.Abort, options, deadlines, logger, remote);
+            await MemberLoop.RunAsync(lines.Reader, options.Framing, options.MaxLineBytes, sink, queue, writing, socket.Abort, options, deadlines, logger, remote);
             await CloseAsync(socket, WebSocketCloseStatus.NormalClosure, member.CutOffReason);
         }
         finally
         {
             // The browser answers our close frame with its own; until then its last frames are read and dropped, so
             // the connection ends in a clean close rather than a reset that could eat the last event sent.
-            await frames.Reader.CompleteAsync();
+            await lines.Reader.CompleteAsync();
             try
             {
                 await pumping.WaitAsync(CloseWait, CancellationToken.None);
