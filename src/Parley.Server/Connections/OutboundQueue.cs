@@ -250,23 +250,11 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     /// <summary>Sends every line queued now to <paramref name="socket"/>, in gathered sends of the shared arrays.</summary>
     public async ValueTask SendQueuedAsync(Socket socket)
     {
-        if (TakeQueued() is not { } lines)
+        if (TakeForSending() is not { } lines)
         {
             return;
         }
 
-        // Out of the backlog once taken, as when the writer copied them into Kestrel's pipe: the send in flight
-        // holds no more than was queued, and a member that stops reading is cut off when the backlog behind it
-        // fills. Waiting for the send's completion instead would count a healthy reader's last burst against it
-        // until a thread-pool thread got round to the completion.
-        long taken = 0;
-        foreach (byte[] line in lines)
-        {
-            taken += line.Length;
-        }
-
-        Taken(taken);
-        ParleyMetrics.MessagesOut.Add(lines.Count);
         try
         {
             await GatherSender.SendAllAsync(socket, lines);
@@ -283,20 +271,11 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     /// </summary>
     public async ValueTask SendQueuedAsync(WebSocket socket, CancellationToken cancellation)
     {
-        if (TakeQueued() is not { } lines)
+        if (TakeForSending() is not { } lines)
         {
             return;
         }
 
-        long taken = 0;
-        foreach (byte[] line in lines)
-        {
-            taken += line.Length;
-        }
-
-        // Out of the backlog once taken, as for a socket (above).
-        Taken(taken);
-        ParleyMetrics.MessagesOut.Add(lines.Count);
         try
         {
             foreach (byte[] line in lines)
@@ -309,6 +288,29 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         {
             Recycle(lines);
         }
+    }
+
+    // Takes every queued line for a send that works from the shared arrays (a socket's gathered send, a WebSocket).
+    // They leave the backlog once taken, as when the writer copies them into Kestrel's pipe: the send in flight holds
+    // no more than was queued, and a member that stops reading is cut off when the backlog behind it fills. Waiting
+    // for the send's completion instead would count a healthy reader's last burst against it until a thread-pool
+    // thread got round to the completion. The caller gives the list back with Recycle.
+    private List<byte[]>? TakeForSending()
+    {
+        if (TakeQueued() is not { } lines)
+        {
+            return null;
+        }
+
+        long taken = 0;
+        foreach (byte[] line in lines)
+        {
+            taken += line.Length;
+        }
+
+        Taken(taken);
+        ParleyMetrics.MessagesOut.Add(lines.Count);
+        return lines;
     }
 
     bool IValueTaskSource<bool>.GetResult(short token) => _wake.GetResult(token);
