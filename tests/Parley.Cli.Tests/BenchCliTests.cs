@@ -25,6 +25,21 @@ public class BenchCliTests
         Assert.True(report.GetProperty("latency_p50_us").GetInt64() > 0);
     }
 
+    [Fact]
+    public async Task FanoutOverIrcAccountsForEveryLine()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--irc", "0", "--rate-limit", "0");
+        string irc = await serve.ListeningAddressAsync("irc");
+
+        var report = await RunBenchAsync("fanout", irc, "--protocol", "irc", "-n", "5", "-p", "2", "-r", "500", "-t", "1");
+
+        Assert.Equal("irc", report.GetProperty("protocol").GetString());
+        long sent = report.GetProperty("sent").GetInt64();
+        Assert.True(sent > 0, "the publishers sent nothing");
+        Assert.Equal(sent * 4, report.GetProperty("delivered").GetInt64());
+        Assert.Equal(0, report.GetProperty("lost").GetInt64());
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

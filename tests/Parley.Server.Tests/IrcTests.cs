@@ -123,6 +123,35 @@ public class IrcTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ABurstKeepsItsOrderAcrossChannelsAndTheCommandsBetweenItsLines()
+    {
+        await using var reader = await RegisterAsync("reader");
+        await SendAsync(reader, "JOIN #a,#b");
+        await reader.ExpectLineAsync(":parley 366 reader #b :End of /NAMES list");
+        await using var writer = await RegisterAsync("writer");
+        await SendAsync(writer, "JOIN #a,#b");
+        await writer.ExpectLineAsync(":parley 366 writer #b :End of /NAMES list");
+
+        // One write: PRIVMSGs to one channel travel together, but never past a line to another channel or a command.
+        await SendAsync(writer, "PRIVMSG #a :line 1", "PRIVMSG #a :line 2", "PRIVMSG #b :line 3", "PRIVMSG #a :line 4", "TOPIC #a :new topic", "PRIVMSG #a :line 5", "PRIVMSG reader :line 6", "PRIVMSG #a :line 7", "PART #a");
+        await reader.ExpectLineAsync(":writer!writer@parley PART #a");
+        string[] fromWriter = [.. reader.Seen.Where(line => line.StartsWith(":writer!", StringComparison.Ordinal) && !line.Contains(" JOIN ", StringComparison.Ordinal))];
+        Assert.Equal(
+            [
+                ":writer!writer@parley PRIVMSG #a :line 1",
+                ":writer!writer@parley PRIVMSG #a :line 2",
+                ":writer!writer@parley PRIVMSG #b :line 3",
+                ":writer!writer@parley PRIVMSG #a :line 4",
+                ":writer!writer@parley TOPIC #a :new topic",
+                ":writer!writer@parley PRIVMSG #a :line 5",
+                ":writer!writer@parley PRIVMSG reader :line 6",
+                ":writer!writer@parley PRIVMSG #a :line 7",
+                ":writer!writer@parley PART #a",
+            ],
+            fromWriter);
+    }
+
+    [Fact]
     public async Task MistakesGetTheirNumericsAndTheConnectionStays()
     {
         await using var taken = await RegisterAsync("taken");

@@ -15,6 +15,14 @@ namespace Parley.Cli.Bench;
 /// </summary>
 internal static class FanoutBench
 {
+    /// <summary>What the members speak: Parley's line chat, a plain line relay, or IRC.</summary>
+    public enum Protocol
+    {
+        Parley,
+        Line,
+        Irc,
+    }
+
     internal static readonly byte[] Marker = "~B~"u8.ToArray();
     private static readonly byte[] Probe = "~R~"u8.ToArray();
     internal static readonly TimeSpan WarmupTime = TimeSpan.FromSeconds(1);
@@ -23,10 +31,12 @@ internal static class FanoutBench
     // Lines sent before this Stopwatch timestamp belong to the warm-up and give no latency sample.
     private static long _latencyEpoch;
 
-    public static async Task<BenchReport> RunAsync(IReadOnlyList<IPEndPoint> targets, bool chatProtocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, TimeSpan setupLimit, CancellationToken cancellation, bool stagger = false)
+    public static async Task<BenchReport> RunAsync(IReadOnlyList<IPEndPoint> targets, Protocol protocol, int members, int publishers, int size, double ratePerPublisher, TimeSpan duration, TimeSpan setupLimit, CancellationToken cancellation, bool stagger = false)
     {
         publishers = Math.Min(publishers, members);
-        string room = $"bench-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}";
+        string runId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
+        string room = $"bench-{runId}";
+        bool chatProtocol = protocol != Protocol.Line;
         // Connecting is bounded too: a server with a tiny listen backlog can take long to accept a thousand members.
         using var setup = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         setup.CancelAfter(setupLimit);
@@ -42,10 +52,9 @@ internal static class FanoutBench
                 // A room of the run's own, so real users in #lobby never see its lines (issue 16, item 9), and no
                 // names: guests cannot collide with anyone's name, nor with another run's. The pong says the server
                 // has the member in the room.
-                byte[] hello = Encoding.ASCII.GetBytes($"/join {room}\n/ping ready\n");
                 for (int i = 0; i < members; i++)
                 {
-                    await sockets[i].SendAsync(hello, SocketFlags.None, setup.Token);
+                    await sockets[i].SendAsync(Hello(protocol, room, runId, i), SocketFlags.None, setup.Token);
                 }
             }
         }
@@ -94,6 +103,8 @@ internal static class FanoutBench
         // arbitrary points and interleaved with other publishers' pieces. One line per send, as a chat user
         // sends, keeps each relayed chunk whole; Parley frames lines itself and takes batches.
         int batch = chatProtocol ? 64 : 1;
+        // IRC lines are commands: each carries the PRIVMSG to the channel before the same text the other modes send.
+        byte[] command = protocol == Protocol.Irc ? Encoding.ASCII.GetBytes($"PRIVMSG #{room} :") : [];
         // Staggered, publisher p's lines fall p/P of the way into each interval, as independent users' would;
         // otherwise every publisher's k-th line is due at the same instant and lines reach the server in bursts of P.
         double Offset(int publisher) => stagger && ratePerPublisher > 0 ? (double)publisher / publishers / ratePerPublisher : 0;
@@ -103,7 +114,7 @@ internal static class FanoutBench
         using (var warmup = CancellationTokenSource.CreateLinkedTokenSource(cancellation))
         {
             warmup.CancelAfter(WarmupTime);
-            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, Offset(p), window, members, batch, state, warmup.Token))));
+            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, command, size, ratePerPublisher, Offset(p), window, members, batch, state, warmup.Token))));
             await state.DrainAsync(Interlocked.Read(ref state.Sent) * (members - 1), TimeSpan.FromSeconds(2), WarmupTime, cancellation);
             state.Reset();
             Volatile.Write(ref _latencyEpoch, Stopwatch.GetTimestamp());
@@ -115,7 +126,7 @@ internal static class FanoutBench
         using (new BenchProgress(() => $"fanout: {clock.Elapsed.TotalSeconds:0}s {Interlocked.Read(ref state.Delivered) / Math.Max(1, clock.Elapsed.TotalSeconds):0} deliveries/s"))
         {
             stop.CancelAfter(duration);
-            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, ratePerPublisher, Offset(p), window, members, batch, state, stop.Token))));
+            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, command, size, ratePerPublisher, Offset(p), window, members, batch, state, stop.Token))));
             double publishSeconds = clock.Elapsed.TotalSeconds;
             long expected = Interlocked.Read(ref state.Sent) * (members - 1);
             // Lines still on their way after this are counted lost: a server that relays slower than the bench sent
@@ -129,7 +140,7 @@ internal static class FanoutBench
 
             var latency = Latency.Merge(await Task.WhenAll(receivers));
             return new BenchReport("fanout")
-                .Add("protocol", chatProtocol ? "parley" : "line")
+                .Add("protocol", protocol.ToString().ToLowerInvariant())
                 .Add("servers", targets.Count)
                 .Add("members", members).Add("publishers", publishers).Add("size", size)
                 .Add("rate_per_publisher", ratePerPublisher > 0 ? ratePerPublisher : "max")
@@ -161,12 +172,24 @@ internal static class FanoutBench
         return [.. Enumerable.Range(0, members).Select(i => perTarget[i % targets.Count][i / targets.Count])];
     }
 
-    private static async Task PublishAsync(Socket socket, int publisher, int size, double rate, double offset, long window, int members, int maxBatch, FanoutState state, CancellationToken stop)
+    // Parley members move to the run's room; IRC members register with a nick of the run's own first. Either way a
+    // ping follows, and its answer says the server has the member in the room.
+    private static byte[] Hello(Protocol protocol, string room, string runId, int member) => Encoding.ASCII.GetBytes(protocol == Protocol.Irc
+        ? $"NICK b{runId}x{member}\r\nUSER bench 0 * :parley bench\r\nJOIN #{room}\r\nPING :ready\r\n"
+        : $"/join {room}\n/ping ready\n");
+
+    private static async Task PublishAsync(Socket socket, int publisher, byte[] command, int size, double rate, double offset, long window, int members, int maxBatch, FanoutState state, CancellationToken stop)
     {
         long sequence = 0;
         var schedule = Stopwatch.StartNew();
         // At a rate, lines go out in 1 ms ticks; flat out, in batches as the window allows.
-        var batch = new byte[size * maxBatch];
+        int lineSize = command.Length + size;
+        var batch = new byte[lineSize * maxBatch];
+        for (int i = 0; i < maxBatch; i++)
+        {
+            command.CopyTo(batch.AsSpan(i * lineSize));
+        }
+
         while (!stop.IsCancellationRequested)
         {
             int count;
@@ -196,13 +219,18 @@ internal static class FanoutBench
             long now = Stopwatch.GetTimestamp();
             for (int i = 0; i < count; i++)
             {
-                Format(batch.AsSpan(i * size, size), publisher, sequence++, now);
+                var line = batch.AsSpan((i * lineSize) + command.Length, size);
+                Format(line, publisher, sequence++, now);
+                if (command.Length > 0)
+                {
+                    line[^2] = (byte)'\r';
+                }
             }
 
             try
             {
                 // A server that stops reading (the tutorials' one stalls at 1,000 members) must not hold the run past its time.
-                await socket.SendAsync(batch.AsMemory(0, count * size), SocketFlags.None, stop);
+                await socket.SendAsync(batch.AsMemory(0, count * lineSize), SocketFlags.None, stop);
             }
             catch (Exception ex) when (ex is SocketException or OperationCanceledException)
             {
@@ -268,7 +296,7 @@ internal static class FanoutBench
 
                         delivered++;
                     }
-                    else if (!ready && (line.SequenceEqual("* pong ready"u8) || line.IndexOf(Probe) >= 0))
+                    else if (!ready && (line.SequenceEqual("* pong ready"u8) || line.IndexOf(Probe) >= 0 || IsIrcPong(line)))
                     {
                         ready = true;
                         state.MemberReady();
@@ -292,6 +320,13 @@ internal static class FanoutBench
         }
 
         return histogram;
+    }
+
+    // ":server PONG server :ready" (or "… ready": a one-word last parameter needs no colon), ending in CR.
+    private static bool IsIrcPong(ReadOnlySpan<byte> line)
+    {
+        line = line.TrimEnd((byte)'\r');
+        return (line.EndsWith(" :ready"u8) || line.EndsWith(" ready"u8)) && line.IndexOf(" PONG "u8) >= 0;
     }
 
     private static async Task ProbeAsync(Socket first, Socket second, FanoutState state, CancellationToken setup)

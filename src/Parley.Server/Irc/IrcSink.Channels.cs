@@ -11,6 +11,14 @@ internal sealed partial class IrcSink
     // A 353 line stays well inside 512 bytes with the prefix, the nick and the channel around the names.
     private const int NamesLineBytes = 400;
 
+    // A burst of PRIVMSGs to one channel from one read is relayed as one run of at most this much text, as the line
+    // protocol relays a burst of lines: one fan-out, and one wake-up of each reader, for the run instead of per line.
+    private const int MaxRunChars = 16 * 1024;
+
+    private readonly List<string> _pending = [];
+    private ChatRoom? _pendingRoom;
+    private int _pendingChars;
+
     // PRIVMSG and NOTICE go to at most this many targets at once (TARGMAX in ISUPPORT).
     private const int MaxTargets = 4;
 
@@ -201,6 +209,14 @@ internal sealed partial class IrcSink
             return;
         }
 
+        if (!notice && !action && targets.Length == 1 && targets[0].StartsWith('#')
+            && Member.RoomByKey(ChatNames.Key(targets[0][1..])) is { } sameRoom)
+        {
+            await HoldForRunAsync(sameRoom, text);
+            return;
+        }
+
+        await SayPendingAsync();
         foreach (string target in targets)
         {
             var result = target.StartsWith('#')
@@ -211,6 +227,37 @@ internal sealed partial class IrcSink
                 Reply(result, command, target);
             }
         }
+    }
+
+    private async ValueTask HoldForRunAsync(ChatRoom room, string text)
+    {
+        if (_pendingRoom != room)
+        {
+            await SayPendingAsync();
+            _pendingRoom = room;
+        }
+
+        _pending.Add(text);
+        _pendingChars += text.Length;
+        if (_pendingChars >= MaxRunChars)
+        {
+            await SayPendingAsync();
+        }
+    }
+
+    /// <summary>Relays the lines held for a run, and words a refusal once for the run (its sender hears why).</summary>
+    private async ValueTask SayPendingAsync()
+    {
+        if (_pendingRoom is not { } room)
+        {
+            return;
+        }
+
+        var texts = _pending.ToArray();
+        _pending.Clear();
+        _pendingChars = 0;
+        _pendingRoom = null;
+        Reply(await session.SayAsync(room, texts), "PRIVMSG", IrcFormatter.Channel(room.Name));
     }
 
     private async ValueTask<ChatResult> SayToRoomAsync(string channel, string text, bool action)

@@ -69,6 +69,8 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
         return ValueTask.FromResult(true);
     }
 
+    public override async ValueTask OnBatchEndAsync() => await SayPendingAsync();
+
     public override async ValueTask<bool> OnMessageAsync(ReadOnlySequence<byte> line)
     {
         _heard = true;
@@ -90,6 +92,12 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
         {
             Send(Server, "FAIL", message.Command, "INVALID_UTF8", "Message rejected: this server takes UTF-8 only");
             return true;
+        }
+
+        if (message.Command != "PRIVMSG")
+        {
+            // Whatever else comes (a PART, a NICK, a QUIT) takes effect after the lines sent before it.
+            await SayPendingAsync();
         }
 
         switch (message.Command)
