@@ -3,6 +3,8 @@
 # one table with each peer's figure as a ratio of Parley's. Peers: the tutorials' servers (Python 3 ports in
 # ../shared/bench), `ncat --broker`, `ncat --chat`, and in fanout the bare C relay of bench/ceiling (when a C
 # compiler is there) as the kernel's floor. Every run is bounded (timeout per run, seconds per run).
+# NetCoreServer's chat example and its echo server join the echo and fanout parts when NETCORESERVER names a
+# directory where they were built, outside this repository (docs/benchmarks.md says how; its code is never committed).
 #
 #   bench/compare.sh              the full matrix (about 7.5 minutes on 2 cores)
 #   bench/compare.sh --quick      a smaller matrix for a first look
@@ -40,6 +42,16 @@ RELAY="$OUT/relay"
 CEILING=()
 if cc -O2 -o "$RELAY" bench/ceiling/relay.c 2>/dev/null; then CEILING=(c-relay); else echo "no C compiler: the c-relay rows will be empty" >&2; fi
 
+NCS_PEERS_ECHO=() NCS_PEERS_FANOUT=()
+if [ -n "${NETCORESERVER:-}" ]; then
+  NCS_CHAT="$NETCORESERVER/examples/TcpChatServer/bin/Release/net10.0/TcpChatServer.dll"
+  NCS_ECHO="$NETCORESERVER/performance/TcpEchoServer/bin/Release/net10.0/TcpEchoServer.dll"
+  [ -f "$NCS_CHAT" ] && NCS_PEERS_FANOUT=(ncs-chat) || echo "no $NCS_CHAT: the ncs-chat rows will be empty" >&2
+  [ -f "$NCS_ECHO" ] && NCS_PEERS_ECHO=(ncs-echo) || echo "no $NCS_ECHO: the ncs-echo rows will be empty" >&2
+  # Both servers stop when their stdin ends: a FIFO opened read-write stays open and empty for as long as they run.
+  mkfifo "$OUT/stdin.fifo"
+fi
+
 PEER_PID=""
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 1 100); do (exec 3<>/dev/tcp/127.0.0.1/$1) 2>/dev/null && return 0; sleep 0.1; done; return 1; }
@@ -57,6 +69,8 @@ start_peer() {
     ncat-broker) ncat -l -k --broker --max-conns 20000 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
     ncat-chat) ncat -l -k --chat --max-conns 20000 127.0.0.1 "$PORT" >/dev/null 2>&1 & ;;
     c-relay) "$RELAY" "$PORT" >/dev/null 2>&1 & ;;
+    ncs-chat) dotnet "$NCS_CHAT" "$PORT" <>"$OUT/stdin.fifo" >/dev/null 2>&1 & ;;
+    ncs-echo) dotnet "$NCS_ECHO" -p "$PORT" <>"$OUT/stdin.fifo" >/dev/null 2>&1 & ;;
   esac
   PEER_PID=$!
   wait_port "$PORT" || { echo "$1 did not start" >&2; return 1; }
@@ -106,14 +120,14 @@ fi
 want echo && for ROUND in $(seq 1 "$ROUNDS"); do for c in $ECHO_C; do for k in $ECHO_K; do for s in $ECHO_S; do
   # Parley's echo frames, checks and answers each line; with --framing raw it answers each read as it came, as
   # the tutorials' server does. Both are measured.
-  for peer in parley-echo parley-echo-raw tutorial-greet; do bench $peer "echo-c$c-k$k-s$s" echo -c "$c" -k "$k" -s "$s" -t "$T"; done
+  for peer in parley-echo parley-echo-raw tutorial-greet "${NCS_PEERS_ECHO[@]}"; do bench $peer "echo-c$c-k$k-s$s" echo -c "$c" -k "$k" -s "$s" -t "$T"; done
 done; done; done; done; ROUND=1
 want fanout && for ROUND in $(seq 1 "$ROUNDS"); do for n in $FAN_N; do for p in 10 all; do
   pub=$([ $p = all ] && echo "$n" || echo "$p")
   # 25 s to seat the members: Parley seats 1,000 in about a second, ncat --broker in about 18 s; a peer that
   # cannot is reported, not waited on longer.
   bench parley-chat "fanout-n$n-p$p" fanout -n "$n" -p "$pub" -s 64 -t "$T" --setup-limit 25 --protocol parley
-  for peer in tutorial-chat ncat-broker ncat-chat "${CEILING[@]}"; do
+  for peer in tutorial-chat ncat-broker ncat-chat "${CEILING[@]}" "${NCS_PEERS_FANOUT[@]}"; do
     # Seating N members is the same whatever P is and whichever round: a peer that could not seat them once is
     # not waited on again.
     if failed=$(grep -l '"error"' "$OUT/$peer.fanout-n$n-p10".*.json 2>/dev/null | head -1) && [ -n "$failed" ]; then
@@ -184,7 +198,7 @@ def pick(peer, key, kind):
     middle = measured[(len(measured) - 1) // 2]
     spread = f" of {figure(measured[0], kind):.0f}-{figure(measured[-1], kind):.0f}" if len(measured) > 1 else ''
     return (figure(middle, kind), extra(middle, kind) + spread)
-peers = {'echo': ('parley-echo', ['parley-echo-raw', 'tutorial-greet']), 'fanout': ('parley-chat', ['tutorial-chat', 'ncat-broker', 'ncat-chat', 'c-relay']), 'hold': ('parley-chat', ['tutorial-chat', 'ncat-broker'])}
+peers = {'echo': ('parley-echo', ['parley-echo-raw', 'tutorial-greet', 'ncs-echo']), 'fanout': ('parley-chat', ['tutorial-chat', 'ncat-broker', 'ncat-chat', 'c-relay', 'ncs-chat']), 'hold': ('parley-chat', ['tutorial-chat', 'ncat-broker'])}
 unit = {'echo': 'msg/s', 'fanout': 'deliveries/s', 'hold': 'kept'}
 print(f"{'run':<22} {'parley':>14} {'':<26} | peers (figure, ratio to parley, detail)")
 for key in keys:
