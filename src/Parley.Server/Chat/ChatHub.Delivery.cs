@@ -66,6 +66,8 @@ internal sealed partial class ChatHub
                 // A member whose front end words its own entry (IRC) is not told of it twice.
                 var self = change.Member.Node == NodeId ? _local.GetValueOrDefault(change.Member.Id) : null;
                 bool toldAlready = change.Kind == PresenceKind.Entered && self is { WordsOwnEntry: true };
+                // A kicked member here leaves the room's delivery before anyone hears of it, then is told itself.
+                var kicked = notice.Type == ChatEventType.Kick ? PutOut(room, change) : null;
                 if (size <= _options.PresenceLimit)
                 {
                     Deliver(room, new OutboundMessage(notice), except: toldAlready ? change.Member : default);
@@ -74,6 +76,8 @@ internal sealed partial class ChatHub
                 {
                     self.Send(new OutboundMessage(notice));
                 }
+
+                kicked?.Send(new OutboundMessage(notice));
             }
         }
 

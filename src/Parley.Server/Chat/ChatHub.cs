@@ -285,6 +285,11 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     /// <summary>Sets the room's topic; everyone in the room is told, the setter too, and history keeps it.</summary>
     public async ValueTask<ChatResult> SetTopicAsync(ChatMember member, ChatRoom room, string text)
     {
+        if (room.TopicLocked && !MayRun(member, room))
+        {
+            return ChatResult.Fail(ChatError.NotChannelOperator, room.Name, "set its topic (+t)");
+        }
+
         var line = new ChatEvent(ChatEventType.Topic, Now) { Room = room.Name, From = member.Name, Text = text };
         return await PublishLinesAsync(room, [line], origin: default);
     }
@@ -440,6 +445,10 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         var (names, count) = room.RosterNames(limit);
         return new ChatEvent(ChatEventType.Who, Now) { Room = room.Name, Members = names, MemberCount = count > names.Length ? count : null };
     }
+
+    /// <summary><see cref="Who"/> with each member's channel operator and voice, for IRC's NAMES and WHO.</summary>
+    public (string Name, bool Operator, bool Voiced)[] WhoWithModes(ChatRoom room) =>
+        room.RosterWithModes(room.RosterCount > _options.PresenceLimit ? WhoListLimit : int.MaxValue);
 
     public ChatRoom? FindRoom(string name) => _rooms.GetValueOrDefault(ChatNames.Key(name));
 

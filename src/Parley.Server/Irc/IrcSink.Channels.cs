@@ -74,7 +74,7 @@ internal sealed partial class IrcSink
             Numeric("332", channel, topic.Text);
             if (topic.From.Length > 0)
             {
-                Numeric("333", channel, IrcFormatter.Prefix(topic.From), topic.Timestamp.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Numeric("333", channel, IrcFormatter.Prefix(topic.From, Server), topic.Timestamp.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
         }
         else if (!quietWhenNone)
@@ -87,15 +87,16 @@ internal sealed partial class IrcSink
     private void SendNames(ChatRoom room, bool includeSelf)
     {
         string channel = IrcFormatter.Channel(room.Name);
-        var who = session.Who(room);
-        var names = new List<string>(who.Members ?? []);
-        if (includeSelf && !names.Contains(Member.Name))
+        var who = session.WhoWithModes(room);
+        var names = who.Select(m => ChannelPrefix(m.Operator, m.Voiced) + m.Name).ToList();
+        if (includeSelf && !who.Any(m => m.Name == Member.Name))
         {
-            names.Add(Member.Name);
+            // Greeted before the room's roster has the member: one who finds the room empty is creating it, and is its operator.
+            names.Add((who.Length == 0 ? "@" : string.Empty) + Member.Name);
         }
 
         var line = new System.Text.StringBuilder();
-        foreach (string name in names.Select(n => Has("userhost-in-names") ? $"{n}!{UserOf(session.FindLocal(n), n)}@{Server}" : n))
+        foreach (string name in names.Select(n => Has("userhost-in-names") ? UserHostInNames(n) : n))
         {
             if (line.Length > 0 && line.Length + name.Length > NamesLineBytes)
             {
@@ -112,6 +113,17 @@ internal sealed partial class IrcSink
         }
 
         Numeric("366", channel, "End of /NAMES list");
+    }
+
+    /// <summary>A member's channel prefix: <c>@</c> for an operator, <c>+</c> for a voice; both with multi-prefix.</summary>
+    private string ChannelPrefix(bool op, bool voiced) =>
+        Has("multi-prefix") ? (op ? "@" : string.Empty) + (voiced ? "+" : string.Empty) : op ? "@" : voiced ? "+" : string.Empty;
+
+    private string UserHostInNames(string prefixedName)
+    {
+        string name = prefixedName.TrimStart('@', '+');
+        string prefix = prefixedName[..(prefixedName.Length - name.Length)];
+        return $"{prefix}{name}!{UserOf(session.FindLocal(name), name)}@{Server}";
     }
 
     private async ValueTask PartAsync(IrcMessage message)
@@ -274,7 +286,8 @@ internal sealed partial class IrcSink
         Reply(await session.SetTopicAsync(room, TextSanitizer(message[1])), "TOPIC", channel);
     }
 
-    // Parley's kick is an operator's: it disconnects the user from the whole chat, not from one channel.
+    // KICK #chan nick[,nick] [:reason]: out of that channel only, by its channel operators (or a server operator).
+    // A server operator's whole-chat kick is KILL, as the line protocol's /kick.
     private async ValueTask KickAsync(IrcMessage message)
     {
         if (message.Parameters.Count < 2)
@@ -283,10 +296,43 @@ internal sealed partial class IrcSink
             return;
         }
 
-        string reason = TextSanitizer(message[2]);
+        string channel = message[0];
+        if (!channel.StartsWith('#') || session.FindRoom(channel) is not { } room)
+        {
+            Numeric("403", channel, "No such channel");
+            return;
+        }
+
+        if (Member.RoomByKey(room.Key) is null && !Member.IsOperator)
+        {
+            Numeric("442", channel, "You're not on that channel");
+            return;
+        }
+
+        string reason = message.Parameters.Count > 2 && message[2].Length > 0 ? TextSanitizer(message[2]) : Member.Name;
         foreach (string nick in message[1].Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
-            Reply(await session.KickAsync(nick, reason), "KICK", message[0]);
+            Reply(await session.KickFromRoomAsync(room, nick, reason), "KICK", channel);
+        }
+    }
+
+    // KILL nick :reason: a server operator cuts a user off the whole chat, as the line protocol's /kick does.
+    private async ValueTask KillAsync(IrcMessage message)
+    {
+        if (message.Parameters.Count < 1 || message[0].Length == 0)
+        {
+            Numeric("461", "KILL", "Not enough parameters");
+            return;
+        }
+
+        var result = await session.KickAsync(message[0], TextSanitizer(message[1]));
+        if (result.Error == ChatError.NotOperator)
+        {
+            Numeric("481", "Permission Denied- You're not an IRC operator");
+        }
+        else
+        {
+            Reply(result, "KILL", message[0]);
         }
     }
 }
