@@ -146,4 +146,33 @@ public class IrcChannelTests : IAsyncLifetime
         await alice.ExpectLineAsync($":bob!bob@{Name} KICK #b alice :oper says");
         Assert.Contains("! disconnected: kicked by bob: spam", await linus.ReadToEndAsync());
     }
+
+    [Fact]
+    public async Task NoticeStaysANoticeOnIrcAndARenameComesOnce()
+    {
+        await using var alice = await RegisterAsync("alice", "echo-message");
+        await SendAsync(alice, "JOIN #a,#b");
+        await alice.ExpectLineAsync($":{Name} 366 alice #b :End of /NAMES list");
+        await using var bob = await RegisterAsync("bob");
+        await SendAsync(bob, "JOIN #a,#b");
+        await bob.ExpectLineAsync($":{Name} 366 bob #b :End of /NAMES list");
+        await using var linus = await _server.JoinChatAsync("linus");
+        await linus.SendLineAsync("/join a");
+        await linus.ExpectLineAsync("* linus joined #a");
+
+        await SendAsync(alice, "NOTICE #a :heads up", "NOTICE bob :psst");
+        await bob.ExpectLineAsync($":alice!alice@{Name} NOTICE #a :heads up");
+        await alice.ExpectLineAsync($":alice!alice@{Name} NOTICE #a :heads up");
+        await bob.ExpectLineAsync($":alice!alice@{Name} NOTICE bob psst");
+        await alice.ExpectLineAsync($":alice!alice@{Name} NOTICE bob psst");
+        await linus.ExpectLineAsync("<alice> heads up");
+
+        // Two channels shared, one NICK: the line said after the rename comes after both rooms were told.
+        await SendAsync(alice, "NICK alicia", "PRIVMSG #b :renamed");
+        await bob.ExpectLineAsync($":alicia!alicia@{Name} PRIVMSG #b renamed");
+        Assert.Single(bob.Seen, line => line == $":alice!alice@{Name} NICK alicia");
+        await alice.ExpectLineAsync($":alicia!alicia@{Name} PRIVMSG #b renamed");
+        Assert.Single(alice.Seen, line => line == $":alice!alice@{Name} NICK alicia");
+        await linus.ExpectLineAsync("* alice is now known as alicia");
+    }
 }

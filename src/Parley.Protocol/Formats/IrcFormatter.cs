@@ -89,10 +89,10 @@ public sealed class IrcFormatter : ChatFormatter
         string from = e.From.Length > 0 ? Prefix(e.From) : ServerName;
         return e.Type switch
         {
-            ChatEventType.Message => IrcMessage.Format(tags, from, "PRIVMSG", Channel(e.Room), Replayed(e, e.Text)),
+            ChatEventType.Message => IrcMessage.Format(tags, from, Verb(e), Channel(e.Room), Replayed(e, e.Text)),
             ChatEventType.Action => IrcMessage.Format(tags, from, "PRIVMSG", Channel(e.Room), IrcCtcp.Action(Replayed(e, e.Text))),
             // A private line has no action kind; "/me text" is how an action travels privately, from IRC or the line protocol.
-            ChatEventType.Private => IrcMessage.Format(tags, from, "PRIVMSG", e.To ?? "*", e.Text.StartsWith("/me ", StringComparison.Ordinal) ? IrcCtcp.Action(e.Text[4..]) : e.Text),
+            ChatEventType.Private => IrcMessage.Format(tags, from, Verb(e), e.To ?? "*", e.Text.StartsWith("/me ", StringComparison.Ordinal) ? IrcCtcp.Action(e.Text[4..]) : e.Text),
             ChatEventType.Join => IrcMessage.Format(tags, from, "JOIN", Channel(e.Room)),
             // A member that leaves the server leaves each of its rooms as one event per room, so IRC sees a PART in each
             // (a QUIT per room would be shown once per channel the two share).
@@ -114,6 +114,11 @@ public sealed class IrcFormatter : ChatFormatter
             _ => throw new ArgumentOutOfRangeException(nameof(e), e.Type, "an event IRC has no words for"),
         };
     }
+
+    /// <summary>The <see cref="ChatEvent.Code"/> of a message an IRC client sent as NOTICE, relayed as NOTICE to IRC.</summary>
+    public const string NoticeCode = "notice";
+
+    private static string Verb(ChatEvent e) => e.Code == NoticeCode ? "NOTICE" : "PRIVMSG";
 
     // Without server-time a client cannot tell a replayed line from a live one, so the line says when it was said.
     private string Replayed(ChatEvent e, string text) => e.History && !ServerTime

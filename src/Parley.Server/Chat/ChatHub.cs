@@ -246,9 +246,11 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     private async ValueTask TakeNameAsync(ChatMember member, string old, string name)
     {
         member.Name = name;
+        // One time for every room's notice: a front end that shows a rename once tells them apart from the next rename by it.
+        var now = Now;
         foreach (var room in member.Rooms)
         {
-            var notice = member.IsAnnounced ? new ChatEvent(ChatEventType.Nick, Now) { Room = room.Name, From = old, To = name } : null;
+            var notice = member.IsAnnounced ? new ChatEvent(ChatEventType.Nick, now) { Room = room.Name, From = old, To = name } : null;
             await _bus.PublishPresenceAsync(room.Key, new PresenceChange(PresenceKind.Renamed, room.Name, member.Id, name, notice));
         }
     }
@@ -258,7 +260,8 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     /// Returns once every local member that was behind has caught up (or been cut off): that wait is the flow
     /// control that makes a publisher's reader, and through TCP the publisher, slow down.
     /// </summary>
-    public async ValueTask<ChatResult> PublishAsync(ChatMember member, ChatRoom room, ChatEventType type, IReadOnlyList<string> texts)
+    /// <param name="code">Set on each line (<see cref="ChatEvent.Code"/>): <c>notice</c> for IRC's NOTICE, a message to every other front end.</param>
+    public async ValueTask<ChatResult> PublishAsync(ChatMember member, ChatRoom room, ChatEventType type, IReadOnlyList<string> texts, string? code = null)
     {
         if (texts.Count == 0)
         {
@@ -269,7 +272,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         var lines = new ChatEvent[texts.Count];
         for (int i = 0; i < lines.Length; i++)
         {
-            lines[i] = new ChatEvent(type, now) { Room = room.Name, From = member.Name, Text = texts[i] };
+            lines[i] = new ChatEvent(type, now) { Room = room.Name, From = member.Name, Text = texts[i], Code = code };
         }
 
         if (await PublishLinesAsync(room, lines, member.Id) is { IsOk: false } failed)
@@ -345,7 +348,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     }
 
     /// <summary>A private line to one user, wherever they are.</summary>
-    public async ValueTask<ChatResult> SendPrivateAsync(ChatMember from, string toName, string text, CancellationToken cancellation = default)
+    public async ValueTask<ChatResult> SendPrivateAsync(ChatMember from, string toName, string text, string? code = null, CancellationToken cancellation = default)
     {
         try
         {
@@ -354,7 +357,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
                 return ChatResult.Fail(ChatError.NoSuchUser, toName);
             }
 
-            var line = new ChatEvent(ChatEventType.Private, Now) { From = from.Name, To = toName, Text = text };
+            var line = new ChatEvent(ChatEventType.Private, Now) { From = from.Name, To = toName, Text = text, Code = code };
             return await _bus.SendPrivateAsync(to, line) ? ChatResult.Ok : ChatResult.Fail(ChatError.NoSuchUser, toName);
         }
         catch (BusUnavailableException ex)

@@ -33,7 +33,8 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
     public async ValueTask<ChatResult> StartAsync() => await JoinAsync(ChatHub.Lobby);
 
     /// <summary>Lines of text to a room; the first one introduces a guest.</summary>
-    public async ValueTask<ChatResult> SayAsync(ChatRoom room, IReadOnlyList<string> texts)
+    /// <param name="code"><c>notice</c> for IRC's NOTICE (see <see cref="ChatHub.PublishAsync"/>).</param>
+    public async ValueTask<ChatResult> SayAsync(ChatRoom room, IReadOnlyList<string> texts, string? code = null)
     {
         // A channel operator may have put the member out of its current room.
         if (Member.RoomByKey(room.Key) is null)
@@ -42,7 +43,7 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
         }
 
         await hub.IntroduceAsync(Member);
-        return await hub.PublishAsync(Member, room, ChatEventType.Message, texts);
+        return await hub.PublishAsync(Member, room, ChatEventType.Message, texts, code);
     }
 
     public async ValueTask<ChatResult> ActAsync(ChatRoom room, string text)
@@ -140,14 +141,14 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
     }
 
     /// <summary>A private line to one user, wherever they are.</summary>
-    public async ValueTask<ChatResult> MessageAsync(string to, string text)
+    public async ValueTask<ChatResult> MessageAsync(string to, string text, string? code = null)
     {
         if (to.Length == 0 || text.Length == 0)
         {
             return ChatResult.Fail(ChatError.MissingArgument, "msg");
         }
 
-        return await hub.SendPrivateAsync(Member, to, text);
+        return await hub.SendPrivateAsync(Member, to, text, code);
     }
 
     public ChatEvent Who(ChatRoom room) => hub.Who(room);

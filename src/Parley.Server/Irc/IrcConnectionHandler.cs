@@ -26,6 +26,7 @@ internal sealed class IrcConnectionHandler(ChatHub hub, ServerOptions options, R
     {
         var member = await hub.ConnectAsync(remote, queue, IrcFormatter.For(Options.IrcServerName, serverTime: false, messageTags: false), cancellation: cancellation);
         member.WordsOwnEntry = true;
+        member.HearsRenameOnce = true;
         return new IrcSink(new ChatSession(hub, member, Options, Limiter, Logger), Options, Logger);
     }
 }

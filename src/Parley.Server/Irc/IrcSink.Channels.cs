@@ -216,8 +216,8 @@ internal sealed partial class IrcSink
         foreach (string target in targets)
         {
             var result = target.StartsWith('#')
-                ? await SayToRoomAsync(target, text, action)
-                : await SayPrivatelyAsync(target, text, action);
+                ? await SayToRoomAsync(target, text, action, notice)
+                : await SayPrivatelyAsync(target, text, action, notice);
             if (!notice)
             {
                 Reply(result, command, target);
@@ -225,7 +225,7 @@ internal sealed partial class IrcSink
         }
     }
 
-    private async ValueTask<ChatResult> SayToRoomAsync(string channel, string text, bool action)
+    private async ValueTask<ChatResult> SayToRoomAsync(string channel, string text, bool action, bool notice)
     {
         if (Member.RoomByKey(ChatNames.Key(channel[1..])) is not { } room)
         {
@@ -234,23 +234,24 @@ internal sealed partial class IrcSink
                 : ChatResult.Fail(ChatError.NotInRoom, channel);
         }
 
-        return action ? await session.ActAsync(room, text) : await session.SayAsync(room, [text]);
+        return action ? await session.ActAsync(room, text) : await session.SayAsync(room, [text], notice ? IrcFormatter.NoticeCode : null);
     }
 
     // A private line has no action kind: a /me travels as "/me text", which the line protocol shows as it is and IRC
     // turns back into an ACTION.
-    private async ValueTask<ChatResult> SayPrivatelyAsync(string nick, string text, bool action)
+    private async ValueTask<ChatResult> SayPrivatelyAsync(string nick, string text, bool action, bool notice)
     {
         string line = action ? "/me " + text : text;
-        var result = await session.MessageAsync(nick, line);
-        if (result.IsOk && session.FindLocal(nick)?.AwayMessage is { } away)
+        string? code = notice ? IrcFormatter.NoticeCode : null;
+        var result = await session.MessageAsync(nick, line, code);
+        if (result.IsOk && !notice && session.FindLocal(nick)?.AwayMessage is { } away)
         {
             Numeric("301", nick, away);
         }
 
         if (result.IsOk && Has("echo-message"))
         {
-            Send(new ChatEvent(ChatEventType.Private, DateTimeOffset.UtcNow) { From = Member.Name, To = nick, Text = line });
+            Send(new ChatEvent(ChatEventType.Private, DateTimeOffset.UtcNow) { From = Member.Name, To = nick, Text = line, Code = code });
         }
 
         return result;
