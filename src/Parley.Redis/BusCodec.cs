@@ -169,6 +169,11 @@ internal static class BusCodec
             json.WriteString("to", to);
         }
 
+        if (line.Code is { } code)
+        {
+            json.WriteString("c", code);
+        }
+
         json.WriteEndObject();
     }
 
@@ -179,6 +184,7 @@ internal static class BusCodec
             From = element.GetProperty("f").GetString()!,
             Text = element.GetProperty("x").GetString()!,
             To = element.TryGetProperty("to", out var to) ? to.GetString() : null,
+            Code = element.TryGetProperty("c", out var code) ? code.GetString() : null,
         };
 
     private static byte[] Write(byte kind, Action<Utf8JsonWriter> write)

@@ -80,6 +80,7 @@ public sealed class ServeConfigTests : IDisposable
         { ["serve", "--log-level", "verbose"], "parley: --log-level: 'verbose' is not a log level: use trace, debug, information, warning, error, critical or none" },
         { ["serve", "--max-line", "8"], "parley: --max-line must be at least 16 bytes" },
         { ["serve", "--history-keep", "-1"], "parley: --history-keep must not be negative" },
+        { ["serve", "--irc-server-name", "my server!"], "parley: --irc-server-name: 'my server!' is not a host name (1-63 letters, digits, '.' and '-', starting and ending with a letter or digit)" },
         { ["serve", "--slow-reader-wait", "soon"], "parley: --slow-reader-wait: 'soon' is not a number of seconds" },
         { ["serve", "--config", "/nonexistent/parley.json"], "parley: --config: /nonexistent/parley.json does not exist" },
         { ["serve", "--tls-cert", "/tmp"], "parley: --tls-cert: /tmp is a directory, not a file" },

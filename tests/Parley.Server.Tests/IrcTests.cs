@@ -64,7 +64,7 @@ public class IrcTests : IAsyncLifetime
         await SendAsync(irc, "JOIN #dev");
         await irc.ExpectLineAsync(":ircy!ircy@parley JOIN #dev");
         string names = await irc.ExpectLineAsync(line => line.StartsWith(":parley 353 ircy = #dev :", StringComparison.Ordinal), "NAMES");
-        Assert.Equal(["ircy", "linus"], names.Split(':')[2].Split(' ').Order());
+        Assert.Equal(["@linus", "ircy"], names.Split(':')[2].Split(' ').Order(StringComparer.Ordinal));
         await irc.ExpectLineAsync(":parley 366 ircy #dev :End of /NAMES list");
         await linus.ExpectLineAsync("* ircy joined #dev");
 
@@ -189,10 +189,10 @@ public class IrcTests : IAsyncLifetime
         await irc.ExpectLineAsync(line => line.StartsWith(":parley 403 fine nohash :", StringComparison.Ordinal), "403");
         await irc.ExpectLineAsync(":parley 442 fine #open :You're not on that channel");
         await irc.ExpectLineAsync(":parley 421 fine FROBNICATE :Unknown command");
-        await irc.ExpectLineAsync(line => line.StartsWith(":parley 482 fine #open :", StringComparison.Ordinal), "482");
+        await irc.ExpectLineAsync(":parley 442 fine #open :You're not on that channel");
         await irc.ExpectLineAsync(":parley 464 fine :Password incorrect");
         await irc.ExpectLineAsync(":parley 417 fine :Input line was too long");
-        await SendAsync(irc, "OPER fine opsecret", "KICK #open taken :spam");
+        await SendAsync(irc, "OPER fine opsecret", "KILL taken :spam");
         await irc.ExpectLineAsync(line => line.StartsWith(":parley 381 fine :", StringComparison.Ordinal), "381");
         Assert.Contains("ERROR :disconnected: kicked by fine: spam", await taken.ReadToEndAsync());
     }

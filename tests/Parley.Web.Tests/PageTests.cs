@@ -40,6 +40,8 @@ public sealed class PageTests(BrowserFixture browser) : IClassFixture<BrowserFix
     public async Task MarkupIsShownAsTextAndNeverRuns()
     {
         await using var server = await TestServer.StartAsync(ChatAndWeb);
+        // mallory makes #dev, so is its channel operator and may set its topic (+t).
+        await using var mallory = await JoinTcpAsync(server, "mallory", "dev");
         var alice = await OpenAsync(browser.Browser, server, "alice", "dev");
         bool dialog = false;
         alice.Dialog += (_, d) =>
@@ -47,7 +49,6 @@ public sealed class PageTests(BrowserFixture browser) : IClassFixture<BrowserFix
             dialog = true;
             _ = d.DismissAsync();
         };
-        await using var mallory = await JoinTcpAsync(server, "mallory", "dev");
 
         const string Markup = "<img src=x onerror=alert(1)><b>bold</b><script>alert(2)</script>";
         await mallory.SendLineAsync(Markup);
@@ -85,11 +86,11 @@ public sealed class PageTests(BrowserFixture browser) : IClassFixture<BrowserFix
     {
         await using var server = await TestServer.StartAsync(ChatAndWeb);
         var alice = await OpenAsync(browser.Browser, server, "alice", "dev");
-        await using var carol = await JoinTcpAsync(server, "carol", "ops");
 
+        // alice makes #ops, so is its channel operator and may set its topic (+t).
         await SayAsync(alice, "/join ops");
         await Expect(alice.GetByRole(AriaRole.Heading, new() { Name = "#ops" })).ToBeVisibleAsync();
-        await carol.ExpectLineAsync("* alice joined #ops");
+        await using var carol = await JoinTcpAsync(server, "carol", "ops");
         await SayAsync(alice, "/topic release at noon");
         await carol.ExpectLineAsync(line => line.Contains("set the topic", StringComparison.Ordinal) && line.EndsWith("release at noon", StringComparison.Ordinal), "the topic");
         await Expect(alice.Locator("#topic")).ToHaveTextAsync("release at noon");
@@ -184,9 +185,10 @@ public sealed class PageTests(BrowserFixture browser) : IClassFixture<BrowserFix
     public async Task ThePageWorksAtPhoneWidthAndTakesItsScreenshots()
     {
         await using var server = await TestServer.StartAsync(ChatAndWeb);
+        // carol makes #dev, so is its channel operator and may set its topic (+t).
+        await using var carol = await JoinTcpAsync(server, "carol", "dev");
         var desktop = await OpenAsync(browser.Browser, server, "alice", "dev");
         var phone = await OpenAsync(browser.Browser, server, "张康", "dev", new ViewportSize { Width = 390, Height = 740 });
-        await using var carol = await JoinTcpAsync(server, "carol", "dev");
         await carol.SendLineAsync("/topic Parley's web page: the same rooms as nc and parley chat");
         await carol.SendLineAsync("hello from a terminal");
         await SayAsync(desktop, "hello from the desktop");

@@ -15,6 +15,12 @@ public enum ChatEventType
     Rooms,
     Pong,
     Topic,
+
+    /// <summary>A channel mode changed: <see cref="ChatEvent.Text"/> is the change (<c>+o</c>, <c>-t</c>), <see cref="ChatEvent.To"/> whom it is about, if anyone.</summary>
+    Mode,
+
+    /// <summary>A channel operator put <see cref="ChatEvent.To"/> out of the room; <see cref="ChatEvent.Text"/> is why.</summary>
+    Kick,
 }
 
 /// <summary>One room's entry in a <c>/rooms</c> answer.</summary>
@@ -38,7 +44,7 @@ public sealed record ChatEvent(ChatEventType Type, DateTimeOffset Timestamp)
     /// <summary>For room messages and actions: increasing within a room, so a client can order and de-duplicate.</summary>
     public long? Id { get; init; }
 
-    /// <summary>For a rename: the new name.</summary>
+    /// <summary>For a rename: the new name; for a mode change or a kick, whom it is about.</summary>
     public string? To { get; init; }
 
     /// <summary>For <c>/who</c>: the members of the room.</summary>

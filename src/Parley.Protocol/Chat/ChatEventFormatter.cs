@@ -35,6 +35,8 @@ public static class ChatEventFormatter
         ChatEventType.Rooms => $"* rooms: {string.Join(", ", (e.Rooms ?? []).Select(r => $"#{r.Room} ({r.Members})"))}",
         ChatEventType.Pong => e.Text.Length > 0 ? $"* pong {e.Text}" : "* pong",
         ChatEventType.Topic => e.From.Length > 0 ? $"* {e.From} set the topic of #{e.Room}: {e.Text}" : $"* the topic of #{e.Room} is: {e.Text}",
+        ChatEventType.Mode => $"* {e.From} set mode {e.Text}{(e.To is null ? string.Empty : " " + e.To)} on #{e.Room}",
+        ChatEventType.Kick => e.Text.Length > 0 ? $"* {e.From} kicked {e.To} out of #{e.Room} ({e.Text})" : $"* {e.From} kicked {e.To} out of #{e.Room}",
         _ => $"* {e.Text}",
     };
 
@@ -129,6 +131,8 @@ public static class ChatEventFormatter
         ChatEventType.Rooms => "rooms",
         ChatEventType.Pong => "pong",
         ChatEventType.Topic => "topic",
+        ChatEventType.Mode => "mode",
+        ChatEventType.Kick => "kick",
         _ => throw new ArgumentOutOfRangeException(nameof(type)),
     };
 

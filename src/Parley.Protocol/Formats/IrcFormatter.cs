@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Parley.Protocol.Chat;
 using Parley.Protocol.Framing;
@@ -7,37 +8,44 @@ namespace Parley.Protocol.Formats;
 /// <summary>
 /// Events as IRC lines: <c>:alice!alice@parley PRIVMSG #dev :hi</c>. What a line carries depends on the capabilities a
 /// client negotiated (server-time adds <c>time</c>, message-tags adds <c>msgid</c>), and a message is formatted once per
-/// formatter, so there is one formatter per combination: a room's line is rendered at most four times for IRC, however
+/// formatter, so there is one formatter per combination (and server name): a room's line is rendered at most four times for IRC, however
 /// many IRC members read it. Nothing here depends on who receives a line, which is why numerics (they name their
 /// recipient) are written by the front end for one member, never by a formatter.
 /// </summary>
 public sealed class IrcFormatter : ChatFormatter
 {
-    /// <summary>The server's name in numerics and its own notices, and the host part of every user's prefix.</summary>
-    public const string ServerName = "parley";
+    /// <summary>The server's name when none is configured (<c>--irc-server-name</c>).</summary>
+    public const string DefaultServerName = "parley";
 
-    private static readonly IrcFormatter Plain = new(serverTime: false, messageTags: false);
-    private static readonly IrcFormatter Timed = new(serverTime: true, messageTags: false);
-    private static readonly IrcFormatter Tagged = new(serverTime: false, messageTags: true);
-    private static readonly IrcFormatter TimedTagged = new(serverTime: true, messageTags: true);
+    // One formatter per server name and combination of capabilities: a server has one name, so four in practice.
+    private static readonly ConcurrentDictionary<(string ServerName, bool ServerTime, bool MessageTags), IrcFormatter> Formatters = new();
 
-    private IrcFormatter(bool serverTime, bool messageTags)
+    private IrcFormatter(string serverName, bool serverTime, bool messageTags)
         : base(serverTime ? messageTags ? "irc+time+tags" : "irc+time" : messageTags ? "irc+tags" : "irc")
     {
+        ServerName = serverName;
         ServerTime = serverTime;
         MessageTags = messageTags;
     }
+
+    /// <summary>The server's name in its own lines, and the host part of every user's prefix.</summary>
+    public string ServerName { get; }
 
     public bool ServerTime { get; }
 
     public bool MessageTags { get; }
 
     /// <summary>The formatter for a client's capabilities.</summary>
-    public static IrcFormatter For(bool serverTime, bool messageTags) =>
-        serverTime ? messageTags ? TimedTagged : Timed : messageTags ? Tagged : Plain;
+    public static IrcFormatter For(bool serverTime, bool messageTags) => For(DefaultServerName, serverTime, messageTags);
+
+    /// <summary>The formatter for a client's capabilities on a server of that name.</summary>
+    public static IrcFormatter For(string serverName, bool serverTime, bool messageTags) =>
+        Formatters.GetOrAdd((serverName, serverTime, messageTags), key => new IrcFormatter(key.ServerName, key.ServerTime, key.MessageTags));
 
     /// <summary>A user as IRC shows them: <c>alice!alice@parley</c>. Every front end's users look alike.</summary>
-    public static string Prefix(string name) => $"{name}!{name}@{ServerName}";
+    public static string Prefix(string name, string serverName) => $"{name}!{name}@{serverName}";
+
+    public string Prefix(string name) => Prefix(name, ServerName);
 
     /// <summary>The channel of a room: room <c>dev</c> is <c>#dev</c>.</summary>
     public static string Channel(string room) => "#" + room;
@@ -81,10 +89,10 @@ public sealed class IrcFormatter : ChatFormatter
         string from = e.From.Length > 0 ? Prefix(e.From) : ServerName;
         return e.Type switch
         {
-            ChatEventType.Message => IrcMessage.Format(tags, from, "PRIVMSG", Channel(e.Room), Replayed(e, e.Text)),
+            ChatEventType.Message => IrcMessage.Format(tags, from, Verb(e), Channel(e.Room), Replayed(e, e.Text)),
             ChatEventType.Action => IrcMessage.Format(tags, from, "PRIVMSG", Channel(e.Room), IrcCtcp.Action(Replayed(e, e.Text))),
             // A private line has no action kind; "/me text" is how an action travels privately, from IRC or the line protocol.
-            ChatEventType.Private => IrcMessage.Format(tags, from, "PRIVMSG", e.To ?? "*", e.Text.StartsWith("/me ", StringComparison.Ordinal) ? IrcCtcp.Action(e.Text[4..]) : e.Text),
+            ChatEventType.Private => IrcMessage.Format(tags, from, Verb(e), e.To ?? "*", e.Text.StartsWith("/me ", StringComparison.Ordinal) ? IrcCtcp.Action(e.Text[4..]) : e.Text),
             ChatEventType.Join => IrcMessage.Format(tags, from, "JOIN", Channel(e.Room)),
             // A member that leaves the server leaves each of its rooms as one event per room, so IRC sees a PART in each
             // (a QUIT per room would be shown once per channel the two share).
@@ -95,6 +103,10 @@ public sealed class IrcFormatter : ChatFormatter
             ChatEventType.Topic => e.From.Length > 0
                 ? IrcMessage.Format(tags, from, "TOPIC", Channel(e.Room), e.Text)
                 : IrcMessage.Format(tags, ServerName, "NOTICE", "*", $"the topic of {Channel(e.Room)} is: {e.Text}"),
+            ChatEventType.Mode => e.To is null
+                ? IrcMessage.Format(tags, from, "MODE", Channel(e.Room), e.Text)
+                : IrcMessage.Format(tags, from, "MODE", Channel(e.Room), e.Text, e.To),
+            ChatEventType.Kick => IrcMessage.Format(tags, from, "KICK", Channel(e.Room), e.To ?? "*", e.Text),
             // The server closes the link after an error it sends unasked (cut off, kicked, too slow).
             ChatEventType.Error => IrcMessage.Format(null, null, "ERROR", e.Text),
             ChatEventType.Notice or ChatEventType.Who or ChatEventType.Rooms or ChatEventType.Pong =>
@@ -102,6 +114,11 @@ public sealed class IrcFormatter : ChatFormatter
             _ => throw new ArgumentOutOfRangeException(nameof(e), e.Type, "an event IRC has no words for"),
         };
     }
+
+    /// <summary>The <see cref="ChatEvent.Code"/> of a message an IRC client sent as NOTICE, relayed as NOTICE to IRC.</summary>
+    public const string NoticeCode = "notice";
+
+    private static string Verb(ChatEvent e) => e.Code == NoticeCode ? "NOTICE" : "PRIVMSG";
 
     // Without server-time a client cannot tell a replayed line from a live one, so the line says when it was said.
     private string Replayed(ChatEvent e, string text) => e.History && !ServerTime

@@ -20,6 +20,12 @@ public enum PresenceKind
 
     /// <summary>The member's name changed (<see cref="PresenceChange.Name"/> is the new one).</summary>
     Renamed,
+
+    /// <summary>
+    /// A channel mode changed (the notice, a <see cref="ChatEventType.Mode"/> event, says which): <c>+o</c>/<c>-o</c>
+    /// and <c>+v</c>/<c>-v</c> for <see cref="PresenceChange.Member"/>, <c>+t</c>/<c>-t</c> for the room.
+    /// </summary>
+    ModeChanged,
 }
 
 /// <summary>

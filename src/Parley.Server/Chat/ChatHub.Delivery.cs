@@ -66,14 +66,19 @@ internal sealed partial class ChatHub
                 // A member whose front end words its own entry (IRC) is not told of it twice.
                 var self = change.Member.Node == NodeId ? _local.GetValueOrDefault(change.Member.Id) : null;
                 bool toldAlready = change.Kind == PresenceKind.Entered && self is { WordsOwnEntry: true };
+                // A kicked member here leaves the room's delivery before anyone hears of it, then is told itself.
+                var kicked = notice.Type == ChatEventType.Kick ? PutOut(room, change) : null;
                 if (size <= _options.PresenceLimit)
                 {
-                    Deliver(room, new OutboundMessage(notice), except: toldAlready ? change.Member : default);
+                    Deliver(room, new OutboundMessage(notice), except: toldAlready ? change.Member : default, renamed: change.Kind == PresenceKind.Renamed);
                 }
-                else if (self is not null && !toldAlready && change.Kind != PresenceKind.Left)
+                else if (self is not null && !toldAlready && change.Kind != PresenceKind.Left
+                    && (change.Kind != PresenceKind.Renamed || !self.HearsRenameOnce || self.IsFirstToHear(notice)))
                 {
                     self.Send(new OutboundMessage(notice));
                 }
+
+                kicked?.Send(new OutboundMessage(notice));
             }
         }
 
@@ -145,13 +150,14 @@ internal sealed partial class ChatHub
     }
 
     // Callers hold the room's delivery gate, so every member sees the room's lines in one order.
-    private void Deliver(ChatRoom room, OutboundMessage message, MemberRef except, bool echo = false)
+    private void Deliver(ChatRoom room, OutboundMessage message, MemberRef except, bool echo = false, bool renamed = false)
     {
         long queued = 0;
         foreach (var recipient in room.LocalMembers)
         {
             // An IRC client that asked for echo-message gets its own lines back, with their ids, in the room's order.
-            if (recipient.Id != except || (echo && recipient.EchoesOwnLines))
+            if ((recipient.Id != except || (echo && recipient.EchoesOwnLines))
+                && (!renamed || !recipient.HearsRenameOnce || recipient.IsFirstToHear(message.Event!)))
             {
                 queued += recipient.Deliver(message, out bool behind);
                 if (behind)

@@ -246,9 +246,11 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     private async ValueTask TakeNameAsync(ChatMember member, string old, string name)
     {
         member.Name = name;
+        // One time for every room's notice: a front end that shows a rename once tells them apart from the next rename by it.
+        var now = Now;
         foreach (var room in member.Rooms)
         {
-            var notice = member.IsAnnounced ? new ChatEvent(ChatEventType.Nick, Now) { Room = room.Name, From = old, To = name } : null;
+            var notice = member.IsAnnounced ? new ChatEvent(ChatEventType.Nick, now) { Room = room.Name, From = old, To = name } : null;
             await _bus.PublishPresenceAsync(room.Key, new PresenceChange(PresenceKind.Renamed, room.Name, member.Id, name, notice));
         }
     }
@@ -258,7 +260,8 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     /// Returns once every local member that was behind has caught up (or been cut off): that wait is the flow
     /// control that makes a publisher's reader, and through TCP the publisher, slow down.
     /// </summary>
-    public async ValueTask<ChatResult> PublishAsync(ChatMember member, ChatRoom room, ChatEventType type, IReadOnlyList<string> texts)
+    /// <param name="code">Set on each line (<see cref="ChatEvent.Code"/>): <c>notice</c> for IRC's NOTICE, a message to every other front end.</param>
+    public async ValueTask<ChatResult> PublishAsync(ChatMember member, ChatRoom room, ChatEventType type, IReadOnlyList<string> texts, string? code = null)
     {
         if (texts.Count == 0)
         {
@@ -269,7 +272,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         var lines = new ChatEvent[texts.Count];
         for (int i = 0; i < lines.Length; i++)
         {
-            lines[i] = new ChatEvent(type, now) { Room = room.Name, From = member.Name, Text = texts[i] };
+            lines[i] = new ChatEvent(type, now) { Room = room.Name, From = member.Name, Text = texts[i], Code = code };
         }
 
         if (await PublishLinesAsync(room, lines, member.Id) is { IsOk: false } failed)
@@ -285,6 +288,11 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     /// <summary>Sets the room's topic; everyone in the room is told, the setter too, and history keeps it.</summary>
     public async ValueTask<ChatResult> SetTopicAsync(ChatMember member, ChatRoom room, string text)
     {
+        if (room.TopicLocked && !MayRun(member, room))
+        {
+            return ChatResult.Fail(ChatError.NotChannelOperator, room.Name, "set its topic (+t)");
+        }
+
         var line = new ChatEvent(ChatEventType.Topic, Now) { Room = room.Name, From = member.Name, Text = text };
         return await PublishLinesAsync(room, [line], origin: default);
     }
@@ -340,7 +348,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     }
 
     /// <summary>A private line to one user, wherever they are.</summary>
-    public async ValueTask<ChatResult> SendPrivateAsync(ChatMember from, string toName, string text, CancellationToken cancellation = default)
+    public async ValueTask<ChatResult> SendPrivateAsync(ChatMember from, string toName, string text, string? code = null, CancellationToken cancellation = default)
     {
         try
         {
@@ -349,7 +357,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
                 return ChatResult.Fail(ChatError.NoSuchUser, toName);
             }
 
-            var line = new ChatEvent(ChatEventType.Private, Now) { From = from.Name, To = toName, Text = text };
+            var line = new ChatEvent(ChatEventType.Private, Now) { From = from.Name, To = toName, Text = text, Code = code };
             return await _bus.SendPrivateAsync(to, line) ? ChatResult.Ok : ChatResult.Fail(ChatError.NoSuchUser, toName);
         }
         catch (BusUnavailableException ex)
@@ -440,6 +448,10 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         var (names, count) = room.RosterNames(limit);
         return new ChatEvent(ChatEventType.Who, Now) { Room = room.Name, Members = names, MemberCount = count > names.Length ? count : null };
     }
+
+    /// <summary><see cref="Who"/> with each member's channel operator and voice, for IRC's NAMES and WHO.</summary>
+    public (string Name, bool Operator, bool Voiced)[] WhoWithModes(ChatRoom room) =>
+        room.RosterWithModes(room.RosterCount > _options.PresenceLimit ? WhoListLimit : int.MaxValue);
 
     public ChatRoom? FindRoom(string name) => _rooms.GetValueOrDefault(ChatNames.Key(name));
 

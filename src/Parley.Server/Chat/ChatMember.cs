@@ -83,6 +83,23 @@ internal sealed class ChatMember : IDisposable
     /// <summary>True for front ends that word the member's own entry into a room themselves (IRC's JOIN): the room's notice of it is not sent to the member.</summary>
     public bool WordsOwnEntry { get; set; }
 
+    /// <summary>
+    /// True for a front end that shows a rename once whatever the rooms (IRC: one NICK line, not one per shared
+    /// channel); the rooms still tell it each, and all but the first are passed over.
+    /// </summary>
+    public bool HearsRenameOnce { get; set; }
+
+    // The last rename this member was told of (old name, new name and when), for HearsRenameOnce. Rooms deliver on
+    // their own threads, so it is swapped atomically.
+    private string? _lastRename;
+
+    /// <summary>True the first time this member is handed a given rename, from whichever room.</summary>
+    public bool IsFirstToHear(ChatEvent rename)
+    {
+        string key = $"{rename.From}\n{rename.To}\n{rename.Timestamp.ToUnixTimeMilliseconds()}";
+        return Interlocked.Exchange(ref _lastRename, key) != key;
+    }
+
     /// <summary>True when the member wants its own room lines back as the room sees them (IRC's echo-message).</summary>
     public bool EchoesOwnLines
     {

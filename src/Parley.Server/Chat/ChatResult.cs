@@ -42,6 +42,12 @@ public enum ChatError
 
     /// <summary>The text is too long to relay to everyone (the IRC front end's limit); <see cref="ChatResult.Detail"/> has the limit.</summary>
     TooLong,
+
+    /// <summary>Only the room's channel operators (or server operators) may; <see cref="ChatResult.Subject"/> is the room, <see cref="ChatResult.Detail"/> what was refused.</summary>
+    NotChannelOperator,
+
+    /// <summary>The user named (<see cref="ChatResult.Subject"/>) is not in the room (<see cref="ChatResult.Detail"/>).</summary>
+    UserNotInRoom,
 }
 
 /// <summary>What a chat command came to: <see cref="Ok"/>, or a typed reason with what it concerns.</summary>

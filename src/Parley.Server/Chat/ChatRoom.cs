@@ -11,6 +11,8 @@ internal sealed class ChatRoom
     private readonly Lock _gate = new();
     private readonly HashSet<ChatMember> _local = [];
     private readonly Dictionary<MemberRef, string> _roster = [];
+    private readonly HashSet<MemberRef> _operators = [];
+    private readonly HashSet<MemberRef> _voiced = [];
     private readonly ChatEvent?[] _recent;
     private ChatMember[]? _localSnapshot = [];
     private ChatMember[] _behind = [];
@@ -37,6 +39,12 @@ internal sealed class ChatRoom
     /// sees none twice. Queueing never blocks, so no I/O happens under it.
     /// </summary>
     public Lock DeliveryGate { get; } = new();
+
+    /// <summary>
+    /// Channel mode +t (on by default, as Ergo has it): only channel operators may set the topic. Kept by every node
+    /// from the room's presence changes, in the room's one order.
+    /// </summary>
+    public bool TopicLocked { get; private set; } = true;
 
     /// <summary>The latest topic line, or null.</summary>
     public ChatEvent? Topic { get; set; }
@@ -141,16 +149,93 @@ internal sealed class ChatRoom
             switch (change.Kind)
             {
                 case Bus.PresenceKind.Entered:
+                    // Whoever finds the room empty created it and is its channel operator (Ergo's rule). Every node
+                    // applies presence in the room's one order, so every node agrees on who that was.
+                    if (_roster.Count == 0)
+                    {
+                        _operators.Add(change.Member);
+                    }
+
+                    _roster[change.Member] = change.Name;
+                    break;
                 case Bus.PresenceKind.Renamed:
                 case Bus.PresenceKind.Introduced:
                     _roster[change.Member] = change.Name;
                     break;
                 case Bus.PresenceKind.Left:
                     _roster.Remove(change.Member);
+                    _operators.Remove(change.Member);
+                    _voiced.Remove(change.Member);
+                    break;
+                case Bus.PresenceKind.ModeChanged:
+                    ApplyMode(change.Member, change.Notice?.Text ?? string.Empty);
                     break;
                 default:
                     throw new ArgumentOutOfRangeException(nameof(change), change.Kind, "unknown presence change");
             }
+        }
+    }
+
+    // Callers hold _gate.
+    private void ApplyMode(MemberRef member, string mode)
+    {
+        bool on = mode.StartsWith('+');
+        switch (mode.TrimStart('+', '-'))
+        {
+            case "o" when _roster.ContainsKey(member):
+                _ = on ? _operators.Add(member) : _operators.Remove(member);
+                break;
+            case "v" when _roster.ContainsKey(member):
+                _ = on ? _voiced.Add(member) : _voiced.Remove(member);
+                break;
+            case "t":
+                TopicLocked = on;
+                break;
+        }
+    }
+
+    public bool IsChannelOperator(MemberRef member)
+    {
+        lock (_gate)
+        {
+            return _operators.Contains(member);
+        }
+    }
+
+    public bool IsVoiced(MemberRef member)
+    {
+        lock (_gate)
+        {
+            return _voiced.Contains(member);
+        }
+    }
+
+    /// <summary>The member on the roster with that name key (<see cref="ChatNames.Key"/>), on any node, or null.</summary>
+    public (MemberRef Member, string Name)? FindOnRoster(string nameKey)
+    {
+        lock (_gate)
+        {
+            foreach (var (member, name) in _roster)
+            {
+                if (ChatNames.Key(name) == nameKey)
+                {
+                    return (member, name);
+                }
+            }
+
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// The names on the roster (at most <paramref name="limit"/>) with their channel prefixes, operators' <c>@</c>
+    /// before voices' <c>+</c> (IRC's NAMES and WHO; multi-prefix shows both).
+    /// </summary>
+    public (string Name, bool Operator, bool Voiced)[] RosterWithModes(int limit)
+    {
+        lock (_gate)
+        {
+            return [.. _roster.Take(limit).Select(entry => (entry.Value, _operators.Contains(entry.Key), _voiced.Contains(entry.Key)))];
         }
     }
 

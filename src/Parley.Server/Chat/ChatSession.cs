@@ -33,10 +33,17 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
     public async ValueTask<ChatResult> StartAsync() => await JoinAsync(ChatHub.Lobby);
 
     /// <summary>Lines of text to a room; the first one introduces a guest.</summary>
-    public async ValueTask<ChatResult> SayAsync(ChatRoom room, IReadOnlyList<string> texts)
+    /// <param name="code"><c>notice</c> for IRC's NOTICE (see <see cref="ChatHub.PublishAsync"/>).</param>
+    public async ValueTask<ChatResult> SayAsync(ChatRoom room, IReadOnlyList<string> texts, string? code = null)
     {
+        // A channel operator may have put the member out of its current room.
+        if (Member.RoomByKey(room.Key) is null)
+        {
+            return ChatResult.Fail(ChatError.NotInRoom, room.Name);
+        }
+
         await hub.IntroduceAsync(Member);
-        return await hub.PublishAsync(Member, room, ChatEventType.Message, texts);
+        return await hub.PublishAsync(Member, room, ChatEventType.Message, texts, code);
     }
 
     public async ValueTask<ChatResult> ActAsync(ChatRoom room, string text)
@@ -44,6 +51,11 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
         if (text.Length == 0)
         {
             return ChatResult.Fail(ChatError.MissingArgument, "me");
+        }
+
+        if (Member.RoomByKey(room.Key) is null)
+        {
+            return ChatResult.Fail(ChatError.NotInRoom, room.Name);
         }
 
         await hub.IntroduceAsync(Member);
@@ -129,17 +141,19 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
     }
 
     /// <summary>A private line to one user, wherever they are.</summary>
-    public async ValueTask<ChatResult> MessageAsync(string to, string text)
+    public async ValueTask<ChatResult> MessageAsync(string to, string text, string? code = null)
     {
         if (to.Length == 0 || text.Length == 0)
         {
             return ChatResult.Fail(ChatError.MissingArgument, "msg");
         }
 
-        return await hub.SendPrivateAsync(Member, to, text);
+        return await hub.SendPrivateAsync(Member, to, text, code);
     }
 
     public ChatEvent Who(ChatRoom room) => hub.Who(room);
+
+    public (string Name, bool Operator, bool Voiced)[] WhoWithModes(ChatRoom room) => hub.WhoWithModes(room);
 
     public ChatEvent Rooms() => hub.Rooms();
 
@@ -202,6 +216,12 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
 
         return name.Length == 0 ? ChatResult.Fail(ChatError.MissingArgument, "kick") : await hub.KickAsync(Member, name, reason);
     }
+
+    /// <summary>A channel mode change (<c>+o</c>, <c>-v</c>, <c>+t</c>, …) by a channel or server operator.</summary>
+    public ValueTask<ChatResult> SetModeAsync(ChatRoom room, string mode, string? name) => hub.SetModeAsync(Member, room, mode, name);
+
+    /// <summary>Puts a member out of one room; only its channel operators and server operators may.</summary>
+    public ValueTask<ChatResult> KickFromRoomAsync(ChatRoom room, string name, string reason) => hub.KickFromRoomAsync(Member, room, name, reason);
 
     /// <summary>Refuses an address until the server restarts and cuts off whoever is connected from it.</summary>
     public (ChatResult Result, IPAddress? Address, int CutOff) Ban(string address)

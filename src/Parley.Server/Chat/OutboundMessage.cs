@@ -29,6 +29,9 @@ internal sealed class OutboundMessage
     /// <summary>Bytes that go out as they are in every format: the raw chat room's chunks and notices.</summary>
     public static OutboundMessage Raw(byte[] bytes) => new(bytes);
 
+    /// <summary>The event this message carries, or null for raw bytes and runs.</summary>
+    public ChatEvent? Event => _event;
+
     /// <summary>The messages of a <see cref="Together"/> run, or null for a single one.</summary>
     public IReadOnlyList<OutboundMessage>? Parts => _parts;
 

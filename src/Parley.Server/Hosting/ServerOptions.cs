@@ -158,6 +158,12 @@ public sealed class ServerOptions
     /// </summary>
     public TimeSpan IrcPingInterval { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// Defaults to <c>parley</c>: the name the IRC front end gives itself in numerics, in its own lines and as the host
+    /// of every user's prefix. A host name (letters, digits, '.', '-'), since IRC clients parse it as one.
+    /// </summary>
+    public string IrcServerName { get; set; } = Protocol.Formats.IrcFormatter.DefaultServerName;
+
     /// <summary>Defaults to SQLite in the default location (see docs/configuration.md).</summary>
     public HistoryMode History { get; set; } = HistoryMode.Sqlite;
 
@@ -292,9 +298,16 @@ public sealed class ServerOptions
             : PresenceLimit < 0 ? $"{describe("presence-limit")} must not be negative"
             : History == HistoryMode.Sqlite && HistoryPath is { } path && Directory.Exists(path) ? $"{describe("history")}: {path} is a directory; give a file in it"
             : IrcPingInterval < TimeSpan.Zero || IrcPingInterval.TotalSeconds > Day ? $"{describe("irc-ping")} must be between 0 and 86400 seconds"
+            : !IsHostName(IrcServerName) ? $"{describe("irc-server-name")}: '{IrcServerName}' is not a host name (1-63 letters, digits, '.' and '-', starting and ending with a letter or digit)"
             : SummaryInterval < TimeSpan.Zero || SummaryInterval.TotalSeconds > Day ? $"{describe("summary-interval")} must be between 0 and 86400 seconds"
             : null;
     }
+
+    // IRC clients split a prefix at '!' and '@' and a line at spaces: the server's name must be a plain host name.
+    private static bool IsHostName(string name) =>
+        name.Length is >= 1 and <= 63
+        && name.All(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '-')
+        && char.IsAsciiLetterOrDigit(name[0]) && char.IsAsciiLetterOrDigit(name[^1]);
 }
 
 /// <summary>The names users see for each service, in flags and in the "listening on" lines.</summary>

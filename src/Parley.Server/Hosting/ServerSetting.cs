@@ -176,6 +176,8 @@ public sealed class ServerSetting
             o => Invariant(o.IdleTimeout.TotalSeconds), (o, v) => o.IdleTimeout = v.Seconds()),
         Value("irc-ping", "SECONDS", "IRC: PING a client quiet for SECONDS, drop it after as long again (0: never)", perListener: true,
             o => Invariant(o.IrcPingInterval.TotalSeconds), (o, v) => o.IrcPingInterval = v.Seconds()),
+        Value("irc-server-name", "NAME", "IRC: the name the server gives itself (prefixes, 004, WHO, WHOIS), a host name such as irc.example.com", perListener: false,
+            o => o.IrcServerName, (o, v) => o.IrcServerName = v.Text),
         Value("rate-limit", "LINES_PER_S", "Chat lines per second per connection before the server reads more slowly (0: off)", perListener: true,
             o => Invariant(o.RateLimit), (o, v) => o.RateLimit = v.Number()),
         Value("rate-burst", "N", "Chat lines a connection may send at once above --rate-limit", perListener: true,

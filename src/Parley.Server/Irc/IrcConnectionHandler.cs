@@ -24,8 +24,9 @@ internal sealed class IrcConnectionHandler(ChatHub hub, ServerOptions options, R
 
     protected override async ValueTask<MemberSink> OpenAsync(ConnectionContext connection, string remote, OutboundQueue queue, CancellationToken cancellation)
     {
-        var member = await hub.ConnectAsync(remote, queue, IrcFormatter.For(serverTime: false, messageTags: false), cancellation: cancellation);
+        var member = await hub.ConnectAsync(remote, queue, IrcFormatter.For(Options.IrcServerName, serverTime: false, messageTags: false), cancellation: cancellation);
         member.WordsOwnEntry = true;
+        member.HearsRenameOnce = true;
         return new IrcSink(new ChatSession(hub, member, Options, Limiter, Logger), Options, Logger);
     }
 }

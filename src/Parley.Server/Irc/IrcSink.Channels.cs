@@ -82,7 +82,7 @@ internal sealed partial class IrcSink
             Numeric("332", channel, topic.Text);
             if (topic.From.Length > 0)
             {
-                Numeric("333", channel, IrcFormatter.Prefix(topic.From), topic.Timestamp.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
+                Numeric("333", channel, IrcFormatter.Prefix(topic.From, Server), topic.Timestamp.ToUnixTimeSeconds().ToString(System.Globalization.CultureInfo.InvariantCulture));
             }
         }
         else if (!quietWhenNone)
@@ -95,15 +95,16 @@ internal sealed partial class IrcSink
     private void SendNames(ChatRoom room, bool includeSelf)
     {
         string channel = IrcFormatter.Channel(room.Name);
-        var who = session.Who(room);
-        var names = new List<string>(who.Members ?? []);
-        if (includeSelf && !names.Contains(Member.Name))
+        var who = session.WhoWithModes(room);
+        var names = who.Select(m => ChannelPrefix(m.Operator, m.Voiced) + m.Name).ToList();
+        if (includeSelf && !who.Any(m => m.Name == Member.Name))
         {
-            names.Add(Member.Name);
+            // Greeted before the room's roster has the member: one who finds the room empty is creating it, and is its operator.
+            names.Add((who.Length == 0 ? "@" : string.Empty) + Member.Name);
         }
 
         var line = new System.Text.StringBuilder();
-        foreach (string name in names.Select(n => Has("userhost-in-names") ? $"{n}!{UserOf(session.FindLocal(n), n)}@{Server}" : n))
+        foreach (string name in names.Select(n => Has("userhost-in-names") ? UserHostInNames(n) : n))
         {
             if (line.Length > 0 && line.Length + name.Length > NamesLineBytes)
             {
@@ -120,6 +121,17 @@ internal sealed partial class IrcSink
         }
 
         Numeric("366", channel, "End of /NAMES list");
+    }
+
+    /// <summary>A member's channel prefix: <c>@</c> for an operator, <c>+</c> for a voice; both with multi-prefix.</summary>
+    private string ChannelPrefix(bool op, bool voiced) =>
+        Has("multi-prefix") ? (op ? "@" : string.Empty) + (voiced ? "+" : string.Empty) : op ? "@" : voiced ? "+" : string.Empty;
+
+    private string UserHostInNames(string prefixedName)
+    {
+        string name = prefixedName.TrimStart('@', '+');
+        string prefix = prefixedName[..(prefixedName.Length - name.Length)];
+        return $"{prefix}{name}!{UserOf(session.FindLocal(name), name)}@{Server}";
     }
 
     private async ValueTask PartAsync(IrcMessage message)
@@ -220,8 +232,8 @@ internal sealed partial class IrcSink
         foreach (string target in targets)
         {
             var result = target.StartsWith('#')
-                ? await SayToRoomAsync(target, text, action)
-                : await SayPrivatelyAsync(target, text, action);
+                ? await SayToRoomAsync(target, text, action, notice)
+                : await SayPrivatelyAsync(target, text, action, notice);
             if (!notice)
             {
                 Reply(result, command, target);
@@ -260,7 +272,7 @@ internal sealed partial class IrcSink
         Reply(await session.SayAsync(room, texts), "PRIVMSG", IrcFormatter.Channel(room.Name));
     }
 
-    private async ValueTask<ChatResult> SayToRoomAsync(string channel, string text, bool action)
+    private async ValueTask<ChatResult> SayToRoomAsync(string channel, string text, bool action, bool notice)
     {
         if (Member.RoomByKey(ChatNames.Key(channel[1..])) is not { } room)
         {
@@ -269,23 +281,24 @@ internal sealed partial class IrcSink
                 : ChatResult.Fail(ChatError.NotInRoom, channel);
         }
 
-        return action ? await session.ActAsync(room, text) : await session.SayAsync(room, [text]);
+        return action ? await session.ActAsync(room, text) : await session.SayAsync(room, [text], notice ? IrcFormatter.NoticeCode : null);
     }
 
     // A private line has no action kind: a /me travels as "/me text", which the line protocol shows as it is and IRC
     // turns back into an ACTION.
-    private async ValueTask<ChatResult> SayPrivatelyAsync(string nick, string text, bool action)
+    private async ValueTask<ChatResult> SayPrivatelyAsync(string nick, string text, bool action, bool notice)
     {
         string line = action ? "/me " + text : text;
-        var result = await session.MessageAsync(nick, line);
-        if (result.IsOk && session.FindLocal(nick)?.AwayMessage is { } away)
+        string? code = notice ? IrcFormatter.NoticeCode : null;
+        var result = await session.MessageAsync(nick, line, code);
+        if (result.IsOk && !notice && session.FindLocal(nick)?.AwayMessage is { } away)
         {
             Numeric("301", nick, away);
         }
 
         if (result.IsOk && Has("echo-message"))
         {
-            Send(new ChatEvent(ChatEventType.Private, DateTimeOffset.UtcNow) { From = Member.Name, To = nick, Text = line });
+            Send(new ChatEvent(ChatEventType.Private, DateTimeOffset.UtcNow) { From = Member.Name, To = nick, Text = line, Code = code });
         }
 
         return result;
@@ -321,7 +334,8 @@ internal sealed partial class IrcSink
         Reply(await session.SetTopicAsync(room, TextSanitizer(message[1])), "TOPIC", channel);
     }
 
-    // Parley's kick is an operator's: it disconnects the user from the whole chat, not from one channel.
+    // KICK #chan nick[,nick] [:reason]: out of that channel only, by its channel operators (or a server operator).
+    // A server operator's whole-chat kick is KILL, as the line protocol's /kick.
     private async ValueTask KickAsync(IrcMessage message)
     {
         if (message.Parameters.Count < 2)
@@ -330,10 +344,43 @@ internal sealed partial class IrcSink
             return;
         }
 
-        string reason = TextSanitizer(message[2]);
+        string channel = message[0];
+        if (!channel.StartsWith('#') || session.FindRoom(channel) is not { } room)
+        {
+            Numeric("403", channel, "No such channel");
+            return;
+        }
+
+        if (Member.RoomByKey(room.Key) is null && !Member.IsOperator)
+        {
+            Numeric("442", channel, "You're not on that channel");
+            return;
+        }
+
+        string reason = message.Parameters.Count > 2 && message[2].Length > 0 ? TextSanitizer(message[2]) : Member.Name;
         foreach (string nick in message[1].Split(',', StringSplitOptions.RemoveEmptyEntries))
         {
-            Reply(await session.KickAsync(nick, reason), "KICK", message[0]);
+            Reply(await session.KickFromRoomAsync(room, nick, reason), "KICK", channel);
+        }
+    }
+
+    // KILL nick :reason: a server operator cuts a user off the whole chat, as the line protocol's /kick does.
+    private async ValueTask KillAsync(IrcMessage message)
+    {
+        if (message.Parameters.Count < 1 || message[0].Length == 0)
+        {
+            Numeric("461", "KILL", "Not enough parameters");
+            return;
+        }
+
+        var result = await session.KickAsync(message[0], TextSanitizer(message[1]));
+        if (result.Error == ChatError.NotOperator)
+        {
+            Numeric("481", "Permission Denied- You're not an IRC operator");
+        }
+        else
+        {
+            Reply(result, "KILL", message[0]);
         }
     }
 }

@@ -37,9 +37,9 @@ internal sealed partial class IrcSink
             if (session.FindRoom(mask) is { } room)
             {
                 string channel = IrcFormatter.Channel(room.Name);
-                foreach (string name in session.Who(room).Members ?? [])
+                foreach (var (name, op, voiced) in session.WhoWithModes(room))
                 {
-                    WhoReply(channel, name);
+                    WhoReply(channel, name, ChannelPrefix(op, voiced));
                 }
             }
         }
@@ -63,10 +63,10 @@ internal sealed partial class IrcSink
         Numeric("315", mask.Length > 0 ? mask : "*", "End of WHO list");
     }
 
-    private void WhoReply(string channel, string name)
+    private void WhoReply(string channel, string name, string channelPrefix = "")
     {
         var local = session.FindLocal(name);
-        string flags = (local?.AwayMessage is null ? "H" : "G") + (local?.IsOperator == true ? "*" : string.Empty);
+        string flags = (local?.AwayMessage is null ? "H" : "G") + (local?.IsOperator == true ? "*" : string.Empty) + channelPrefix;
         Numeric("352", channel, UserOf(local, name), Server, Server, name, flags, $"0 {RealNameOf(local, name)}");
     }
 
@@ -97,7 +97,7 @@ internal sealed partial class IrcSink
         Numeric("311", name, UserOf(local, name), Server, "*", RealNameOf(local, name));
         if (local is not null && local.Rooms.Length > 0)
         {
-            Numeric("319", name, string.Join(' ', local.Rooms.Select(r => IrcFormatter.Channel(r.Name))));
+            Numeric("319", name, string.Join(' ', local.Rooms.Select(r => ChannelPrefix(r.IsChannelOperator(local.Id), r.IsVoiced(local.Id)) + IrcFormatter.Channel(r.Name))));
         }
 
         Numeric("312", name, Server, "Parley");
@@ -145,21 +145,7 @@ internal sealed partial class IrcSink
                 return;
             }
 
-            string channel = IrcFormatter.Channel(room.Name);
-            string modes = message[1];
-            if (modes.Length == 0)
-            {
-                Numeric("324", channel, "+nt");
-            }
-            else if (modes.TrimStart('+') == "b")
-            {
-                Numeric("368", channel, "End of channel ban list");
-            }
-            else
-            {
-                Numeric("482", channel, "Channels here have no modes to change");
-            }
-
+            await ChannelModeAsync(room, message);
             return;
         }
 
@@ -178,6 +164,73 @@ internal sealed partial class IrcSink
         {
             Numeric("501", "Unknown MODE flag: only i is known, and always set");
         }
+    }
+
+    // MODE #chan [modes [args]]: +o/-o and +v/-v take a nick, +t/-t lock the topic to channel operators, +n is
+    // always on (only members send to a channel); b lists the bans, which are the server's, not a channel's.
+    private async ValueTask ChannelModeAsync(ChatRoom room, IrcMessage message)
+    {
+        string channel = IrcFormatter.Channel(room.Name);
+        string modes = message[1];
+        if (modes.Length == 0)
+        {
+            Numeric("324", channel, room.TopicLocked ? "+nt" : "+n");
+            return;
+        }
+
+        if (modes.TrimStart('+') == "b")
+        {
+            Numeric("368", channel, "End of channel ban list");
+            return;
+        }
+
+        char sign = '+';
+        int argument = 2;
+        foreach (char mode in modes)
+        {
+            switch (mode)
+            {
+                case '+' or '-':
+                    sign = mode;
+                    break;
+                case 'o' or 'v':
+                    string nick = message[argument++];
+                    if (nick.Length == 0)
+                    {
+                        Numeric("461", "MODE", "Not enough parameters");
+                        return;
+                    }
+
+                    if (!await ChangeModeAsync(room, $"{sign}{mode}", nick))
+                    {
+                        return;
+                    }
+
+                    break;
+                case 't':
+                    if (!await ChangeModeAsync(room, $"{sign}t", null))
+                    {
+                        return;
+                    }
+
+                    break;
+                case 'n' when sign == '+':
+                    break;
+                case 'n':
+                    Numeric("472", "n", "is always set here: only members send to a channel");
+                    break;
+                default:
+                    Numeric("472", mode.ToString(), "is unknown mode char to me");
+                    break;
+            }
+        }
+    }
+
+    private async ValueTask<bool> ChangeModeAsync(ChatRoom room, string mode, string? nick)
+    {
+        var result = await session.SetModeAsync(room, mode, nick);
+        Reply(result, "MODE", IrcFormatter.Channel(room.Name));
+        return result.IsOk;
     }
 
     private void Away(IrcMessage message)
@@ -233,7 +286,7 @@ internal sealed partial class IrcSink
         var result = session.Oper(message[1]);
         if (result.IsOk)
         {
-            Numeric("381", "You are now an IRC operator: KICK disconnects a user from the chat");
+            Numeric("381", "You are now an IRC operator: KILL cuts a user off the chat, KICK and MODE work in every channel");
         }
         else
         {

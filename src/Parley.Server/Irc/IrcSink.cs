@@ -20,7 +20,8 @@ namespace Parley.Server.Irc;
 /// </summary>
 internal sealed partial class IrcSink(ChatSession session, ServerOptions options, ILogger logger) : MemberSink(session.Member)
 {
-    private const string Server = IrcFormatter.ServerName;
+    // The name the server gives itself (--irc-server-name): numerics, its own lines, every user's host.
+    private string Server => options.IrcServerName;
 
     // The capabilities offered (CAP LS). Each changes how lines are written to this member, never what the room sees.
     private static readonly string[] Capabilities =
@@ -158,6 +159,7 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
             case "MOTD": Motd(); break;
             case "OPER": Oper(message); break;
             case "KICK": await KickAsync(message); break;
+            case "KILL": await KillAsync(message); break;
             case "CHATHISTORY": await ChatHistoryAsync(message); break;
             case "USER": Numeric("462", "You may not reregister"); break;
             default: Numeric("421", message.Command, "Unknown command"); break;
@@ -224,7 +226,7 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
             }
         }
 
-        Member.Format = IrcFormatter.For(Has("server-time"), Has("message-tags"));
+        Member.Format = IrcFormatter.For(Server, Has("server-time"), Has("message-tags"));
         Member.EchoesOwnLines = Has("echo-message");
         Send(Server, "CAP", Target, "ACK", requested);
     }
@@ -282,7 +284,7 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
         // In a room, the rename reaches this member as its rooms see it; in none, nobody else would say it.
         if (_registered && old != Member.Name && Member.Rooms.Length == 0)
         {
-            Send(IrcFormatter.Prefix(old), "NICK", Member.Name);
+            Send(IrcFormatter.Prefix(old, Server), "NICK", Member.Name);
         }
 
         _nickGiven = true;
@@ -306,7 +308,7 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
         Numeric("001", $"Welcome to Parley, {Member.Name}: channel #NAME is room NAME, shared with line and web users");
         Numeric("002", $"Your host is {Server}, running Parley");
         Numeric("003", $"This server was created {Started.UtcDateTime.ToString("yyyy-MM-dd HH:mm:ss 'UTC'", CultureInfo.InvariantCulture)}");
-        Numeric("004", Server, "parley-2", "io", "nt");
+        Numeric("004", Server, "parley-2", "io", "ntov", "ov");
         Isupport();
         Lusers();
         Motd();
@@ -319,7 +321,7 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
         [
             "AWAYLEN=390", "CASEMAPPING=rfc8265", "CHANLIMIT=#:", "CHANMODES=,,,nt", $"CHANNELLEN={ChatNames.MaxLength + 1}",
             "CHANTYPES=#", $"CHATHISTORY={ChatSession.MaxHistoryPage}", "ELIST=", "MSGREFTYPES=msgid", "NETWORK=Parley",
-            $"NICKLEN={ChatNames.MaxLength}", "PREFIX=", "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
+            $"NICKLEN={ChatNames.MaxLength}", "PREFIX=(ov)@+", "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHOIS:1",
             "TOPICLEN=390", "UTF8ONLY",
         ];
         Send(Server, "005", [Target, .. tokens, "are supported by this server"]);

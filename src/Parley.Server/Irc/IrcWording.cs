@@ -27,9 +27,13 @@ internal static class IrcWording
             ChatError.InvalidHistoryRequest => ("FAIL", [command, "INVALID_PARAMS", $"The {result.Subject} must be {result.Detail}"]),
             ChatError.HistoryUnavailable => ("FAIL", [command, "MESSAGE_ERROR", about, "History is unavailable right now (chat goes on)"]),
             ChatError.BusUnavailable => ("FAIL", [command, "MESSAGE_ERROR", about, $"Your line did not reach everyone: the other servers of this chat cannot be reached ({result.Detail})"]),
+            ChatError.NotChannelOperator => ("482", [IrcChannel(result.Subject), "You're not channel operator"]),
+            ChatError.UserNotInRoom => ("441", [result.Subject, IrcChannel(result.Detail), "They aren't on that channel"]),
             ChatError.TooLong => ("417", [$"Input line was too long (max {result.Detail} bytes)"]),
             ChatError.None => throw new ArgumentException("a successful result has nothing to word", nameof(result)),
             _ => throw new ArgumentOutOfRangeException(nameof(result), result.Error, "a chat error IRC has no words for"),
         };
     }
+
+    private static string IrcChannel(string room) => room.StartsWith('#') ? room : "#" + room;
 }

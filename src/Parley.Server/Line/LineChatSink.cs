@@ -378,6 +378,8 @@ internal static class LineWording
         ChatError.HistoryUnavailable => $"the history of #{result.Subject} is unavailable right now (chat goes on)",
         ChatError.BusUnavailable => $"the other servers of this chat cannot be reached: {result.Detail}",
         ChatError.TooLong => $"too long (max {result.Detail} bytes)",
+        ChatError.NotChannelOperator => $"only channel operators of #{result.Subject} may {result.Detail}",
+        ChatError.UserNotInRoom => $"{result.Subject} is not in #{result.Detail}",
         ChatError.None => throw new ArgumentException("a successful result has nothing to word", nameof(result)),
         _ => throw new ArgumentOutOfRangeException(nameof(result), result.Error, "a chat error the line protocol has no words for"),
     };
@@ -398,6 +400,8 @@ internal static class LineWording
         ChatError.InvalidHistoryRequest => "invalid_history_request",
         ChatError.HistoryUnavailable => "history_unavailable",
         ChatError.BusUnavailable => "bus_unavailable",
+        ChatError.NotChannelOperator => "not_channel_operator",
+        ChatError.UserNotInRoom => "user_not_in_room",
         ChatError.TooLong => "too_long",
         ChatError.None => throw new ArgumentException("a successful result has no error code", nameof(error)),
         _ => throw new ArgumentOutOfRangeException(nameof(error), error, "a chat error with no code"),

@@ -355,6 +355,25 @@
           }
         }
         break;
+      case 'kick':
+        // A channel operator (IRC) put someone out of the room: the page leaves it when that someone is this user.
+        if (room && key(ev.to) === key(state.name)) {
+          forget(room);
+          setStatus(`${ev.from} kicked you out of #${ev.room}${ev.text ? ` (${ev.text})` : ''}`, 'bad');
+        } else if (room) {
+          memberLeft(room, ev.to);
+          append(room, line('event', ev, '', `${ev.from} kicked ${ev.to} out of #${ev.room}${ev.text ? ` (${ev.text})` : ''}`));
+          renderRoomList();
+          if (room === state.active) {
+            renderMembers();
+          }
+        }
+        break;
+      case 'mode':
+        if (room) {
+          append(room, line('event', ev, '', `${ev.from} set mode ${ev.text}${ev.to ? ` ${ev.to}` : ''}`));
+        }
+        break;
       case 'nick':
         if (key(ev.from) === key(state.name)) {
           state.name = ev.to;
