@@ -40,6 +40,25 @@ public class BenchCliTests
         Assert.Equal(0, report.GetProperty("lost").GetInt64());
     }
 
+    [Fact]
+    public async Task FanoutOverTheWebSocketAccountsForEveryLine()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--web", "0", "--rate-limit", "0");
+        string web = await serve.ListeningAddressAsync("web");
+
+        // Flat out, the end of the run falls in the middle of the publishers' sends: every line counted as sent must
+        // still reach every other member (once a cancelled send took its publisher's member out with it).
+        var report = await RunBenchAsync("fanout", web, "--protocol", "ws", "-n", "5", "-p", "2", "-t", "1");
+
+        Assert.Equal("ws", report.GetProperty("protocol").GetString());
+        long sent = report.GetProperty("sent").GetInt64();
+        Assert.True(sent > 0, "the publishers sent nothing");
+        Assert.Equal(sent * 4, report.GetProperty("expected").GetInt64());
+        Assert.Equal(sent * 4, report.GetProperty("delivered").GetInt64());
+        Assert.Equal(0, report.GetProperty("lost").GetInt64());
+        Assert.True(report.GetProperty("latency_p50_us").GetInt64() > 0);
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -84,6 +103,20 @@ public class BenchCliTests
         Assert.True(report.GetProperty("connect_ms").GetInt64() >= 0);
         Assert.True(report.GetProperty("server_rss_after_kib").GetInt64() > 0);
         Assert.True(report.TryGetProperty("server_bytes_per_connection", out _));
+    }
+
+    [Fact]
+    public async Task HoldOverTheWebSocketCountsOnlyTheConnectionsTheServerKept()
+    {
+        await using var serve = ParleyProcess.Start("serve", "--chat", "0", "--web", "0", "--max-connections", "10");
+        string web = await serve.ListeningAddressAsync("web");
+
+        // Past the limit the server answers the upgrade, then sends an error and a close frame: not kept.
+        var report = await RunBenchAsync("hold", web, "--protocol", "ws", "-n", "15", "--step", "15");
+
+        Assert.Equal("ws", report.GetProperty("protocol").GetString());
+        Assert.Equal(15, report.GetProperty("opened").GetInt32());
+        Assert.Equal(10, report.GetProperty("kept").GetInt32());
     }
 
     [Theory]

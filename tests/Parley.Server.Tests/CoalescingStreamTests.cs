@@ -1,34 +1,58 @@
 using System.Net.WebSockets;
+using System.Text;
 using Parley.Server.Connections;
+using Parley.Server.Web;
 
 namespace Parley.Server.Tests;
 
 public class CoalescingStreamTests
 {
     [Fact]
-    public async Task FramesSentInABatchReachTheConnectionAsOneWrite()
+    public async Task QueuedFramesReachTheConnectionInOneWriteAndOneFlushAndReadBackAsTheirEvents()
     {
         var connection = new WriteCountingStream();
-        await using var batching = new CoalescingStream(connection);
-        using var socket = WebSocket.CreateFromStream(batching, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = Timeout.InfiniteTimeSpan });
-
-        await batching.BeginBatchAsync(CancellationToken.None);
-        for (int i = 0; i < 50; i++)
+        await using var coalescing = new CoalescingStream(connection);
+        var queue = new OutboundQueue(long.MaxValue);
+        // A short frame, one with a 16-bit length and one with a 64-bit length: the three header sizes.
+        string[] events = [.. Enumerable.Range(0, 50).Select(i => $"{{\"type\":\"message\",\"text\":\"{i}\"}}"), $"{{\"text\":\"{new string('a', 300)}\"}}", $"{{\"text\":\"{new string('b', 70_000)}\"}}"];
+        foreach (string text in events)
         {
-            await socket.SendAsync("{\"type\":\"message\"}"u8.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+            Assert.NotEqual(EnqueueResult.Overflowed, queue.TryEnqueue(WebSocketFrameFormatter.Frame(Encoding.UTF8.GetBytes(text))));
         }
 
-        Assert.Equal(0, connection.Writes);
-        await batching.EndBatchAsync(CancellationToken.None);
-        Assert.Equal(1, connection.Writes);
-        Assert.Equal(1, connection.Flushes);
-        // 50 frames of a 2-byte header and 18 bytes of text, in the order sent.
-        Assert.Equal(50 * 20, connection.Written.Length);
-        Assert.Equal((byte)0x81, connection.Written[20 * 49]);
+        await coalescing.WriteQueuedAsync(queue, CancellationToken.None);
 
-        // Outside a batch (a pong, the close) a frame goes straight through.
-        await socket.SendAsync("{}"u8.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
-        Assert.Equal(2, connection.Writes);
+        Assert.Equal(1, connection.Flushes);
+        Assert.Equal(0, queue.PendingBytes);
+        Assert.InRange(connection.Writes, 1, 1 + (70_000 / (16 * 1024)));
+
+        // Outside the writer (a pong, the close) a frame goes straight through, after the ones before it.
+        using var server = WebSocket.CreateFromStream(coalescing, new WebSocketCreationOptions { IsServer = true, KeepAliveInterval = Timeout.InfiniteTimeSpan });
+        await server.SendAsync("{}"u8.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+        Assert.Equal(2, connection.Flushes);
+
+        // A client reads back every event, whole and in order.
+        using var client = WebSocket.CreateFromStream(new MemoryStream(connection.Written), new WebSocketCreationOptions { IsServer = false, KeepAliveInterval = Timeout.InfiniteTimeSpan });
+        foreach (string expected in events.Append("{}"))
+        {
+            Assert.Equal(expected, await ReceiveTextAsync(client));
+        }
+    }
+
+    private static async Task<string> ReceiveTextAsync(WebSocket socket)
+    {
+        var buffer = new byte[128 * 1024];
+        int filled = 0;
+        ValueWebSocketReceiveResult received;
+        do
+        {
+            received = await socket.ReceiveAsync(buffer.AsMemory(filled), CancellationToken.None);
+            Assert.Equal(WebSocketMessageType.Text, received.MessageType);
+            filled += received.Count;
+        }
+        while (!received.EndOfMessage);
+
+        return Encoding.UTF8.GetString(buffer, 0, filled);
     }
 
     private sealed class WriteCountingStream : MemoryStream
@@ -44,6 +68,9 @@ public class CoalescingStreamTests
             Writes++;
             return base.WriteAsync(buffer, cancellationToken);
         }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
+            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
         public override Task FlushAsync(CancellationToken cancellationToken)
         {

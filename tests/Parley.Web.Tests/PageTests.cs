@@ -182,6 +182,43 @@ public sealed class PageTests(BrowserFixture browser) : IClassFixture<BrowserFix
     }
 
     [Fact]
+    public async Task TheSignInFormSaysAWrongPasswordIsWrongAndTheRightOneEnters()
+    {
+        await using var server = await TestServer.StartAsync(ChatAndWeb, Framing.Line, options => options.Password = "sesame");
+        var page = await OpenSignInAsync(browser.Browser, server);
+
+        await SignInAsync(page, "alice", "open up");
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync("wrong password");
+        await Expect(page.GetByLabel("Your name")).ToHaveValueAsync("alice");
+
+        await SignInAsync(page, "alice", "sesame");
+        await ExpectInRoomAsync(page, "alice");
+        await using var bob = await server.ConnectAsync();
+        await bob.SendLineAsync("/pass sesame");
+        await bob.SendLineAsync("/nick bob");
+        await bob.ExpectLineAsync("* bob joined #lobby");
+        await SayAsync(page, "the right password let me in");
+        await bob.ExpectLineAsync("<alice> the right password let me in");
+    }
+
+    [Fact]
+    public async Task ANameSomeoneHoldsIsRefusedOnTheFormAndAnotherCanBePicked()
+    {
+        await using var server = await TestServer.StartAsync(ChatAndWeb);
+        var holder = await OpenAsync(browser.Browser, server, "bob", "lobby");
+        var page = await OpenSignInAsync(browser.Browser, server);
+
+        await SignInAsync(page, "bob", string.Empty);
+        await Expect(page.GetByRole(AriaRole.Alert)).ToHaveTextAsync("the name bob is taken");
+        await Expect(page.GetByRole(AriaRole.Button, new() { Name = "Join the chat" })).ToBeVisibleAsync();
+
+        await SignInAsync(page, "bobby", string.Empty);
+        await ExpectInRoomAsync(page, "bobby");
+        await SayAsync(page, "bobby it is");
+        await Expect(Line(holder, "bobby it is")).ToBeVisibleAsync();
+    }
+
+    [Fact]
     public async Task ThePageWorksAtPhoneWidthAndTakesItsScreenshots()
     {
         await using var server = await TestServer.StartAsync(ChatAndWeb);

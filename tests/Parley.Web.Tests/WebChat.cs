@@ -42,6 +42,23 @@ internal static class WebChat
     public static ILocator Line(IPage page, string text) =>
         page.Locator("ol.log:not([hidden]) li .text").Filter(new() { HasTextRegex = new System.Text.RegularExpressions.Regex("^" + System.Text.RegularExpressions.Regex.Escape(text) + "$") });
 
+    /// <summary>Opens the page as someone who followed a plain link: the sign-in form.</summary>
+    public static async Task<IPage> OpenSignInAsync(IBrowser browser, TestServer server)
+    {
+        var context = await browser.NewContextAsync(new BrowserNewContextOptions { ViewportSize = new ViewportSize { Width = 1100, Height = 700 } });
+        var page = await context.NewPageAsync();
+        page.SetDefaultTimeout(10_000);
+        await page.GotoAsync(PageAddress(server));
+        return page;
+    }
+
+    public static async Task SignInAsync(IPage page, string name, string password)
+    {
+        await page.GetByLabel("Your name").FillAsync(name);
+        await page.GetByLabel("Server password").FillAsync(password);
+        await page.GetByRole(AriaRole.Button, new() { Name = "Join the chat" }).ClickAsync();
+    }
+
     public static async Task<LineClient> JoinTcpAsync(TestServer server, string name, string room)
     {
         var client = await server.JoinChatAsync(name);

@@ -16,7 +16,7 @@ internal static class BenchCommand
         var json = new Option<bool>("--json") { Description = "Print the result as one JSON line" };
         var seconds = new Option<double>("--seconds", "-t") { Description = "How long to send", DefaultValueFactory = _ => 5, HelpName = "T" };
         var size = new Option<int>("--size", "-s") { Description = "Bytes per message, LF included", DefaultValueFactory = _ => 64, HelpName = "S" };
-        var protocol = new Option<string>("--protocol") { Description = "parley: the chat protocol; line: any server that relays or echoes lines; ws (fanout): the chat over a server's --web port; irc (fanout): any IRC server's channel", DefaultValueFactory = _ => "parley" };
+        var protocol = new Option<string>("--protocol") { Description = "parley: the chat protocol; line: any server that relays or echoes lines; ws: the chat over a server's --web port; irc (fanout): any IRC server's channel", DefaultValueFactory = _ => "parley" };
         protocol.AcceptOnlyFromAmong("parley", "line", "ws", "irc");
 
         var echoConnections = new Option<int>("--connections", "-c") { Description = "Connections", DefaultValueFactory = _ => 10, HelpName = "C" };
@@ -69,11 +69,11 @@ internal static class BenchCommand
         var keep = new Option<double>("--keep") { Description = "Keep the connections open this long after measuring, to inspect the server", HelpName = "SECONDS" };
         var ownRooms = new Option<bool>("--own-rooms") { Description = "Move each chat member into a room of its own first (default: they stay in the lobby, as users do)" };
         var hold = Mode("hold", "Open N idle connections in steps: how many the server keeps, and its memory per connection", count, step, serverPid, keep, ownRooms, protocol, json);
-        hold.SetAction((parse, cancellation) => Run(parse, hold, json, (target, token) => parse.GetValue(protocol) is "ws" or "irc"
-            ? throw new UsageException($"hold has no --protocol {parse.GetValue(protocol)} yet: use parley or line")
-            : HoldBench.RunAsync(target, parse.GetValue(protocol) == "parley", Positive(parse.GetValue(count), "--count", 19_500), Positive(parse.GetValue(step), "--step", 5_000), parse.GetValue(serverPid),
+        hold.SetAction((parse, cancellation) => Run(parse, hold, json, (target, token) => parse.GetValue(protocol) == "irc"
+            ? throw new UsageException("hold has no --protocol irc yet: use parley, line or ws")
+            : HoldBench.RunAsync(target, parse.GetValue(protocol) != "line", Positive(parse.GetValue(count), "--count", 19_500), Positive(parse.GetValue(step), "--step", 5_000), parse.GetValue(serverPid),
                 parse.GetValue(keep) is var k and >= 0 and <= 3600 ? TimeSpan.FromSeconds(k) : throw new UsageException("--keep must be between 0 and 3600 seconds"), token,
-                ownRooms: parse.GetValue(ownRooms)), cancellation));
+                ownRooms: parse.GetValue(ownRooms), webSocket: parse.GetValue(protocol) == "ws"), cancellation));
 
         var udpClients = new Option<int>("--clients", "-c") { Description = "UDP sockets", DefaultValueFactory = _ => 4, HelpName = "C" };
         var udpInFlight = new Option<int>("--in-flight", "-k") { Description = "Datagrams in flight per socket", DefaultValueFactory = _ => 8, HelpName = "K" };

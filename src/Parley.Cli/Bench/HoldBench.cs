@@ -13,8 +13,10 @@ namespace Parley.Cli.Bench;
 /// </summary>
 internal static class HoldBench
 {
-    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int count, int step, int? serverPid, TimeSpan keep, CancellationToken cancellation, bool ownRooms = false)
+    public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int count, int step, int? serverPid, TimeSpan keep, CancellationToken cancellation, bool ownRooms = false, bool webSocket = false)
     {
+        // Over the web front end (--protocol ws) each connection is a WebSocket on /ws, judged open by its frames.
+        var webSockets = new System.Collections.Concurrent.ConcurrentDictionary<Socket, BenchWebSocket>();
         long? rssBefore = serverPid is int pid ? ReadResidentBytes(pid) : null;
         var sockets = new List<Socket>(count);
         string? failure = null;
@@ -28,6 +30,20 @@ internal static class HoldBench
                     int batch = Math.Min(step, count - sockets.Count);
                     var opened = await Task.WhenAll(Enumerable.Range(sockets.Count, batch).Select(async i =>
                     {
+                        if (webSocket)
+                        {
+                            var ws = await BenchWebSocket.ConnectAsync(target, cancellation, bufferBytes: 1024);
+                            webSockets[ws.Socket] = ws;
+                            // The server says whether it keeps the connection only after the upgrade: held means welcomed.
+                            await ws.WaitForFirstWordAsync(TimeSpan.FromSeconds(10), cancellation);
+                            if (ownRooms)
+                            {
+                                await ws.SendTextAsync(cancellation, $"/join hold{i}");
+                            }
+
+                            return ws.Socket;
+                        }
+
                         var socket = await BenchSockets.ConnectAsync(target, cancellation);
                         if (chatProtocol && ownRooms)
                         {
@@ -39,7 +55,7 @@ internal static class HoldBench
                     sockets.AddRange(opened);
                 }
             }
-            catch (Exception ex) when (ex is Parley.Client.ConnectException or SocketException)
+            catch (Exception ex) when (ex is Parley.Client.ConnectException or SocketException or System.Net.WebSockets.WebSocketException)
             {
                 // Refused after some were opened is a finding (a server's limit); refused at once is nothing to measure.
                 if (sockets.Count == 0)
@@ -57,10 +73,10 @@ internal static class HoldBench
             await Task.Delay(TimeSpan.FromSeconds(2), cancellation);
         }
 
-        int kept = sockets.Count(IsOpen);
+        int kept = sockets.Count(socket => webSockets.TryGetValue(socket, out var ws) ? ws.IsOpen() : IsOpen(socket));
         long? rssAfter = serverPid is int id ? ReadResidentBytes(id) : null;
         var report = new BenchReport("hold")
-            .Add("protocol", chatProtocol ? "parley" : "line")
+            .Add("protocol", webSocket ? "ws" : chatProtocol ? "parley" : "line")
             .Add("rooms", chatProtocol && ownRooms ? "own" : "lobby")
             .Add("requested", count)
             .Add("opened", sockets.Count)

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Net;
+using System.Net.Sockets;
 using System.Net.WebSockets;
-using System.Text;
 using HdrHistogram;
 using static Parley.Cli.Bench.FanoutBench;
 
@@ -10,19 +10,22 @@ namespace Parley.Cli.Bench;
 /// <summary>
 /// The fan-out of <see cref="FanoutBench"/> through the web front end (<c>--protocol ws</c>): N WebSockets on the
 /// server's <c>--web</c> port in one room, P publishing one line per frame, each delivery one JSON event per frame.
-/// The lines and the closed-loop window are the TCP run's, so the two figures compare the front ends, not the loads.
+/// The lines, the batches of 64 per send and the closed-loop window are the TCP run's, so the two figures compare the
+/// front ends, not the loads.
 /// </summary>
 internal static class WebSocketFanoutBench
 {
+    // Lines per send, as on TCP: each its own frame, the frames of a batch in one send.
+    private const int Batch = 64;
+
     public static async Task<BenchReport> RunAsync(IPEndPoint target, int members, int publishers, int size, TimeSpan duration, TimeSpan setupLimit, CancellationToken cancellation)
     {
         publishers = Math.Min(publishers, members);
         string room = $"bench-{Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4))}";
-        var address = new Uri($"ws://{target}/ws");
         using var setup = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         setup.CancelAfter(setupLimit);
-        var sockets = new ClientWebSocket[members];
-        var state = new FanoutState(members);
+        var sockets = new BenchWebSocket[members];
+        var run = new Run(members);
         var receivers = new Task<LongHistogram>[members];
         try
         {
@@ -30,54 +33,43 @@ internal static class WebSocketFanoutBench
             {
                 await Task.WhenAll(Enumerable.Range(start, Math.Min(50, members - start)).Select(async i =>
                 {
-                    sockets[i] = new ClientWebSocket();
-                    await sockets[i].ConnectAsync(address, setup.Token);
-                    await SendAsync(sockets[i], $"/join {room}", setup.Token);
-                    await SendAsync(sockets[i], "/ping ready", setup.Token);
-                    receivers[i] = Task.Run(() => ReceiveAsync(sockets[i], i, state));
+                    sockets[i] = await BenchWebSocket.ConnectAsync(target, setup.Token);
+                    await sockets[i].SendTextAsync(setup.Token, $"/join {room}", "/ping ready");
+                    receivers[i] = Task.Run(() => ReceiveAsync(sockets[i], i, run));
                 }));
             }
 
-            await state.WaitUntilReadyAsync(setup.Token);
+            await run.State.WaitUntilReadyAsync(setup.Token);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException && !cancellation.IsCancellationRequested)
+        catch (Exception ex) when (ex is OperationCanceledException or WebSocketException or SocketException or Parley.Client.ConnectException && !cancellation.IsCancellationRequested)
         {
             Close(sockets);
             return new BenchReport("fanout").Add("protocol", "ws").Add("members", members).Add("publishers", publishers)
-                .Add("error", $"only {state.ReadyCount} of {members} members were in the room after {setupLimit.TotalSeconds:0} s ({ex.Message})");
+                .Add("error", $"only {run.State.ReadyCount} of {members} members were in the room after {setupLimit.TotalSeconds:0} s ({ex.Message})");
         }
 
-        // The window is per member, not in all as on TCP: a WebSocket client reads a frame at a time, and one member
-        // that fell a whole room's window behind (1,000 lines × N) would pass the server's backlog and be cut off.
+        // The window is per member, not in all as on TCP: JSON events are two to three times the size of text lines,
+        // and one member that fell a whole room's window behind (1,000 lines × N) would pass the server's backlog and
+        // be cut off as too slow.
         const long window = 1000;
-        _received = new long[members];
-        _own = new long[members];
-        long epoch;
         using (var warmup = CancellationTokenSource.CreateLinkedTokenSource(cancellation))
         {
             warmup.CancelAfter(WarmupTime);
-            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, window, members, state, warmup.Token))));
-            await state.DrainAsync(Interlocked.Read(ref state.Sent) * (members - 1), TimeSpan.FromSeconds(2), WarmupTime, cancellation);
-            state.Reset();
-            Array.Clear(_received);
-            Array.Clear(_own);
-            epoch = Stopwatch.GetTimestamp();
-            Interlocked.Exchange(ref _measured, 0);
-            Volatile.Write(ref _latencyEpoch, epoch);
+            await PublishAllAsync(sockets, publishers, size, window, run, warmup.Token, cancellation);
+            await run.State.DrainAsync(Interlocked.Read(ref run.State.Sent) * (members - 1), TimeSpan.FromSeconds(2), WarmupTime, cancellation);
+            run.StartMeasuring();
         }
 
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
         var clock = Stopwatch.StartNew();
-        using (new BenchProgress(() => $"fanout (ws): {clock.Elapsed.TotalSeconds:0}s {Interlocked.Read(ref state.Delivered) / Math.Max(1, clock.Elapsed.TotalSeconds):0} deliveries/s"))
+        using (new BenchProgress(() => $"fanout (ws): {clock.Elapsed.TotalSeconds:0}s {Interlocked.Read(ref run.Measured) / Math.Max(1, clock.Elapsed.TotalSeconds):0} deliveries/s"))
         {
             stop.CancelAfter(duration);
-            await Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, window, members, state, stop.Token))));
+            await PublishAllAsync(sockets, publishers, size, window, run, stop.Token, cancellation);
             double publishSeconds = clock.Elapsed.TotalSeconds;
-            long expected = Interlocked.Read(ref state.Sent) * (members - 1);
-            // Up to the whole drain time even after a short run: the window lets each member be 1,000 frames behind,
-            // and a client that reads a frame per call on a busy machine takes more than a second to catch up.
-            await state.DrainAsync(expected + Interlocked.Read(ref state.Delivered) - Interlocked.Read(ref _measured), TimeSpan.FromSeconds(5), MaxDrain, cancellation);
-            long delivered = Interlocked.Read(ref _measured);
+            long expected = Interlocked.Read(ref run.State.Sent) * (members - 1);
+            await run.DrainAsync(expected, TimeSpan.FromSeconds(5), MaxDrain, cancellation);
+            long delivered = Interlocked.Read(ref run.Measured);
             Close(sockets);
             var latency = Latency.Merge(await Task.WhenAll(receivers));
             return new BenchReport("fanout")
@@ -85,7 +77,7 @@ internal static class WebSocketFanoutBench
                 .Add("members", members).Add("publishers", publishers).Add("size", size)
                 .Add("rate_per_publisher", "max")
                 .Add("seconds", Math.Round(publishSeconds, 2))
-                .Add("sent", Interlocked.Read(ref state.Sent))
+                .Add("sent", Interlocked.Read(ref run.State.Sent))
                 .Add("expected", expected)
                 .Add("delivered", delivered)
                 .Add("lost", Math.Max(0, expected - delivered))
@@ -94,113 +86,176 @@ internal static class WebSocketFanoutBench
         }
     }
 
-    // Lines sent before this Stopwatch timestamp belong to the warm-up: no latency sample, and not counted in the
-    // run's deliveries (a slow front end is still delivering the warm-up's lines when the run starts).
-    private static long _latencyEpoch = long.MaxValue;
-    private static long _measured;
-    private static long[] _received = [];
-    private static long[] _own = [];
-
-    private static Task SendAsync(ClientWebSocket socket, string line, CancellationToken cancellation) =>
-        socket.SendAsync(Encoding.UTF8.GetBytes(line), WebSocketMessageType.Text, endOfMessage: true, cancellation);
-
-    private static void Close(ClientWebSocket?[] sockets)
+    private static void Close(BenchWebSocket?[] sockets)
     {
         foreach (var socket in sockets)
         {
-            socket?.Abort();
             socket?.Dispose();
         }
     }
 
-    // One line per frame, as the page sends; flat out within the same window as the TCP run.
-    private static async Task PublishAsync(ClientWebSocket socket, int publisher, int size, long window, int members, FanoutState state, CancellationToken stop)
+    private static Task PublishAllAsync(BenchWebSocket[] sockets, int publishers, int size, long window, Run run, CancellationToken stop, CancellationToken cancellation) =>
+        Task.WhenAll(Enumerable.Range(0, publishers).Select(p => Task.Run(() => PublishAsync(sockets[p], p, size, window, run, stop, cancellation))));
+
+    // Flat out within the window. The end of the run stops a publisher between sends, never in one: a send cut off
+    // half way would leave a partial frame on the connection, and ClientWebSocket, which this bench used before,
+    // aborts the whole socket when a send is cancelled. That took the publisher's member out of the room with its
+    // deliveries still on the way, and the count came out short: a line per run, or one member's every line
+    // (docs/benchmarks.md). Only a server that stops reading altogether is given up on, when the drain time ends.
+    private static async Task PublishAsync(BenchWebSocket socket, int publisher, int size, long window, Run run, CancellationToken stop, CancellationToken cancellation)
     {
         long sequence = 0;
         var line = new byte[size];
+        int frameLength = BenchWebSocket.FrameLength(size - 1);
+        var frames = new byte[frameLength * Batch];
+        using var giveUp = CancellationTokenSource.CreateLinkedTokenSource(cancellation);
+        using var afterStop = stop.Register(() => giveUp.CancelAfter(MaxDrain));
         while (!stop.IsCancellationRequested)
         {
-            if (MostBehind(Interlocked.Read(ref state.Sent)) > window)
+            if (run.MostBehind() > window)
             {
                 await Task.Delay(1, CancellationToken.None);
                 continue;
             }
 
-            Format(line, publisher, sequence++, Stopwatch.GetTimestamp());
+            long now = Stopwatch.GetTimestamp();
+            for (int i = 0; i < Batch; i++)
+            {
+                Format(line, publisher, sequence++, now);
+                BenchWebSocket.WriteTextFrame(frames.AsSpan(i * frameLength), line.AsSpan(0, size - 1));
+            }
+
             try
             {
-                await socket.SendAsync(line.AsMemory(0, size - 1), WebSocketMessageType.Text, endOfMessage: true, stop);
+                await socket.SendAsync(frames, giveUp.Token);
             }
-            catch (Exception ex) when (ex is WebSocketException or OperationCanceledException)
+            catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
             {
                 return;
             }
 
-            Interlocked.Increment(ref _own[publisher]);
-            Interlocked.Increment(ref state.Sent);
+            run.Published(publisher, Batch);
         }
     }
 
-    // Lines the furthest-behind member has yet to receive (every line but its own).
-    private static long MostBehind(long sent)
-    {
-        long most = 0;
-        for (int i = 0; i < _received.Length; i++)
-        {
-            most = Math.Max(most, sent - Volatile.Read(ref _own[i]) - Volatile.Read(ref _received[i]));
-        }
-
-        return most;
-    }
-
-    private static async Task<LongHistogram> ReceiveAsync(ClientWebSocket socket, int member, FanoutState state)
+    private static async Task<LongHistogram> ReceiveAsync(BenchWebSocket socket, int member, Run run)
     {
         var histogram = Latency.NewHistogram();
-        var buffer = new byte[64 * 1024];
         bool ready = false;
+        long delivered = 0;
+        long measured = 0;
         try
         {
-            while (true)
-            {
-                int filled = 0;
-                ValueWebSocketReceiveResult received;
-                do
+            await socket.ReceiveAsync(
+                frame =>
                 {
-                    received = await socket.ReceiveAsync(buffer.AsMemory(filled), CancellationToken.None);
-                    filled = Math.Min(filled + received.Count, buffer.Length - 1);
-                }
-                while (!received.EndOfMessage && received.MessageType != WebSocketMessageType.Close);
-
-                if (received.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-
-                var frame = buffer.AsSpan(0, filled);
-                int marker = frame.IndexOf(Marker);
-                if (marker >= 0 && TryReadTimestamp(frame[(marker + Marker.Length)..], out long sentAt))
-                {
-                    if (sentAt >= Volatile.Read(ref _latencyEpoch))
+                    int marker = frame.IndexOf(Marker);
+                    if (marker >= 0 && TryReadTimestamp(frame[(marker + Marker.Length)..], out long sentAt))
                     {
-                        histogram.RecordValue(Latency.Microseconds(Stopwatch.GetTimestamp() - sentAt));
-                        Interlocked.Increment(ref _measured);
-                    }
+                        if (sentAt >= run.Epoch)
+                        {
+                            histogram.RecordValue(Latency.Microseconds(Stopwatch.GetTimestamp() - sentAt));
+                            measured++;
+                        }
 
-                    Interlocked.Increment(ref state.Delivered);
-                    Interlocked.Increment(ref _received[member]);
-                }
-                else if (!ready && frame.IndexOf("\"type\":\"pong\""u8) >= 0)
+                        delivered++;
+                    }
+                    else if (!ready && frame.IndexOf("\"type\":\"pong\""u8) >= 0)
+                    {
+                        ready = true;
+                        run.State.MemberReady();
+                    }
+                },
+                () =>
                 {
-                    ready = true;
-                    state.MemberReady();
-                }
-            }
+                    // Counted once per read, not per frame: a shared counter touched per delivery costs more than the parsing.
+                    run.Received(member, delivered, measured);
+                    delivered = 0;
+                    measured = 0;
+                });
         }
-        catch (Exception ex) when (ex is WebSocketException or ObjectDisposedException or OperationCanceledException)
+        catch (Exception ex) when (ex is SocketException or ObjectDisposedException or WebSocketException)
         {
             // Closed at the end of the run.
         }
 
         return histogram;
+    }
+
+    /// <summary>The counts of one run: what each member received, and which lines belong to the measured part.</summary>
+    private sealed class Run(int members)
+    {
+        private readonly long[] _received = new long[members];
+        private readonly long[] _own = new long[members];
+
+        // Lines sent before this Stopwatch timestamp belong to the warm-up: no latency sample, and not counted in the
+        // run's deliveries (a slow front end can still be delivering the warm-up's lines when the run starts).
+        private long _epoch = long.MaxValue;
+
+        public long Measured;
+
+        public FanoutState State { get; } = new(members);
+
+        public long Epoch => Volatile.Read(ref _epoch);
+
+        public void StartMeasuring()
+        {
+            State.Reset();
+            Interlocked.Exchange(ref Measured, 0);
+            Volatile.Write(ref _epoch, Stopwatch.GetTimestamp());
+        }
+
+        public void Published(int publisher, int lines)
+        {
+            Interlocked.Add(ref _own[publisher], lines);
+            Interlocked.Add(ref State.Sent, lines);
+        }
+
+        public void Received(int member, long delivered, long measured)
+        {
+            if (delivered > 0)
+            {
+                Interlocked.Add(ref _received[member], delivered);
+                Interlocked.Add(ref State.Delivered, delivered);
+                Interlocked.Add(ref Measured, measured);
+            }
+        }
+
+        // Lines the furthest-behind member has yet to receive (every line but its own), warm-up included.
+        public long MostBehind()
+        {
+            long sent = 0;
+            for (int i = 0; i < _own.Length; i++)
+            {
+                sent += Volatile.Read(ref _own[i]);
+            }
+
+            long most = 0;
+            for (int i = 0; i < _received.Length; i++)
+            {
+                most = Math.Max(most, sent - Volatile.Read(ref _own[i]) - Volatile.Read(ref _received[i]));
+            }
+
+            return most;
+        }
+
+        // Until every measured line arrived, nothing arrived for the patience given, or the limit passed.
+        public async Task DrainAsync(long expected, TimeSpan patience, TimeSpan limit, CancellationToken cancellation)
+        {
+            long last = -1;
+            var quiet = Stopwatch.StartNew();
+            var total = Stopwatch.StartNew();
+            while (Interlocked.Read(ref Measured) < expected && quiet.Elapsed < patience && total.Elapsed < limit)
+            {
+                long now = Interlocked.Read(ref Measured);
+                if (now != last)
+                {
+                    last = now;
+                    quiet.Restart();
+                }
+
+                await Task.Delay(10, cancellation);
+            }
+        }
     }
 }

@@ -1,38 +1,43 @@
-using System.Buffers;
+using System.IO.Pipelines;
 
 namespace Parley.Server.Connections;
 
 /// <summary>
-/// The upgraded connection under the server's WebSocket, gathering the frames of one writer batch into one write and
-/// one flush. Without it every event to every member is its own write, flush and send through Kestrel: about 5 µs a
-/// delivery, fifty times the TCP path (docs/benchmarks.md). Frames written outside a batch (pings, pongs, the close)
-/// go straight through. One lock keeps whole frames from interleaving whoever writes them.
+/// The upgraded connection under the server's WebSocket. The member's writer copies its queued events into it as
+/// whole frames, framed once per message (<see cref="Web.WebSocketFrameFormatter"/>), all of them in one flush;
+/// the WebSocket's own frames (pings, pongs, the close) go straight through. Framing each event for each member
+/// through <c>WebSocket.SendAsync</c> cost about 2.5 µs a delivery, twenty-five times the TCP path
+/// (docs/benchmarks.md). One lock keeps whole frames from interleaving whoever writes them.
 /// </summary>
-internal sealed class CoalescingStream(Stream inner) : Stream
+/// <remarks>
+/// Given the connection's own output pipe (Kestrel's transport, under the upgraded stream), the frames are copied
+/// straight into it, as lines are on a TLS connection, rather than through the stream's layers of HTTP response
+/// writing. The stream writes into the same pipe, and only under the same lock, so the two never interleave and
+/// the order stays the order written (the 101 response first).
+/// </remarks>
+internal sealed class CoalescingStream(Stream inner, PipeWriter? transport = null) : Stream
 {
-    // A batch is written out when it reaches this much, so one member's burst never holds more than this in hand.
-    private const int FlushAt = 64 * 1024;
-
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private readonly ArrayBufferWriter<byte> _batch = new(4096);
-    private bool _batching;
 
-    /// <summary>Frames written from now on are gathered until <see cref="EndBatchAsync"/>.</summary>
-    public async ValueTask BeginBatchAsync(CancellationToken cancellation)
-    {
-        await _gate.WaitAsync(cancellation);
-        _batching = true;
-        _gate.Release();
-    }
+    // Without the transport: buffers from the shared pool, given back at each flush, so a quiet connection holds none.
+    private PipeWriter? _frames = transport;
 
-    /// <summary>Writes what the batch gathered in one write and one flush.</summary>
-    public async ValueTask EndBatchAsync(CancellationToken cancellation)
+    /// <summary>
+    /// Writes every frame queued now in <paramref name="queue"/> into the connection, with one flush; the frames
+    /// leave the member's backlog as they are copied, as lines do on TCP.
+    /// </summary>
+    public async ValueTask WriteQueuedAsync(OutboundQueue queue, CancellationToken cancellation)
     {
         await _gate.WaitAsync(cancellation);
         try
         {
-            _batching = false;
-            await WriteBatchAsync(cancellation);
+            _frames ??= PipeWriter.Create(inner, new StreamPipeWriterOptions(minimumBufferSize: 16 * 1024, leaveOpen: true));
+            queue.WriteQueuedTo(_frames);
+            var flushed = await _frames.FlushAsync(cancellation);
+            if (flushed.IsCompleted || flushed.IsCanceled)
+            {
+                throw new IOException("the connection is closed");
+            }
         }
         finally
         {
@@ -45,17 +50,6 @@ internal sealed class CoalescingStream(Stream inner) : Stream
         await _gate.WaitAsync(cancellationToken);
         try
         {
-            if (_batching)
-            {
-                _batch.Write(buffer.Span);
-                if (_batch.WrittenCount >= FlushAt)
-                {
-                    await WriteBatchAsync(cancellationToken);
-                }
-
-                return;
-            }
-
             await inner.WriteAsync(buffer, cancellationToken);
             await inner.FlushAsync(cancellationToken);
         }
@@ -65,24 +59,12 @@ internal sealed class CoalescingStream(Stream inner) : Stream
         }
     }
 
-    private async ValueTask WriteBatchAsync(CancellationToken cancellation)
-    {
-        if (_batch.WrittenCount == 0)
-        {
-            return;
-        }
-
-        await inner.WriteAsync(_batch.WrittenMemory, cancellation);
-        await inner.FlushAsync(cancellation);
-        _batch.ResetWrittenCount();
-    }
-
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
         WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
 
     public override void Write(byte[] buffer, int offset, int count) => WriteAsync(buffer, offset, count, CancellationToken.None).GetAwaiter().GetResult();
 
-    // Flushes come with every write above; a batch is flushed as a whole at its end.
+    // Flushes come with every write above.
     public override Task FlushAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
     public override void Flush()

@@ -1,6 +1,5 @@
 using System.Buffers;
 using System.Net.Sockets;
-using System.Net.WebSockets;
 using System.Threading.Tasks.Sources;
 using Parley.Server.Logging;
 
@@ -265,32 +264,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         }
     }
 
-    /// <summary>
-    /// Sends every line queued now to a WebSocket, one text message each, without the line's LF: a browser gets
-    /// one JSON event per message. The lines are the shared arrays; WebSocket framing copies them, not this.
-    /// </summary>
-    public async ValueTask SendQueuedAsync(WebSocket socket, CancellationToken cancellation)
-    {
-        if (TakeForSending() is not { } lines)
-        {
-            return;
-        }
-
-        try
-        {
-            foreach (byte[] line in lines)
-            {
-                int length = line.Length > 0 && line[^1] == (byte)'\n' ? line.Length - 1 : line.Length;
-                await socket.SendAsync(line.AsMemory(0, length), WebSocketMessageType.Text, endOfMessage: true, cancellation);
-            }
-        }
-        finally
-        {
-            Recycle(lines);
-        }
-    }
-
-    // Takes every queued line for a send that works from the shared arrays (a socket's gathered send, a WebSocket).
+    // Takes every queued line for a send that works from the shared arrays (a socket's gathered send).
     // They leave the backlog once taken, as when the writer copies them into Kestrel's pipe: the send in flight holds
     // no more than was queued, and a member that stops reading is cut off when the backlog behind it fills. Waiting
     // for the send's completion instead would count a healthy reader's last burst against it until a thread-pool

@@ -1,6 +1,5 @@
 using System.IO.Pipelines;
 using System.Net.Sockets;
-using System.Net.WebSockets;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 
@@ -40,27 +39,21 @@ internal static class OutputWriter
     }
 
     /// <summary>
-    /// The writer loop of a WebSocket (the web page): each queued line is one text message. Ends when the queue
-    /// completes or the socket fails; the reader sees the same failure and ends the member.
+    /// The writer loop of a WebSocket (the web page): the queued events are text frames already, framed once per
+    /// message, and everything queued goes into the connection with one flush. Ends when the queue completes or the
+    /// connection fails; the reader sees the same failure and ends the member.
     /// </summary>
-    public static async Task DrainAsync(OutboundQueue queue, WebSocket socket, CoalescingStream? frames, CancellationToken cancellation)
+    public static async Task DrainAsync(OutboundQueue queue, CoalescingStream connection, CancellationToken cancellation)
     {
         while (await queue.WaitForLinesAsync())
         {
+            // As on TCP (below): to the back of the thread pool's queue first, so the rest of a burst joins this flush.
+            await Task.Yield();
             try
             {
-                // Every queued event is its own frame, but the frames go out together, in one write and one flush.
-                if (frames is null)
-                {
-                    await queue.SendQueuedAsync(socket, cancellation);
-                    continue;
-                }
-
-                await frames.BeginBatchAsync(cancellation);
-                await queue.SendQueuedAsync(socket, cancellation);
-                await frames.EndBatchAsync(cancellation);
+                await connection.WriteQueuedAsync(queue, cancellation);
             }
-            catch (Exception failure) when (failure is WebSocketException or ObjectDisposedException or OperationCanceledException or IOException)
+            catch (Exception failure) when (failure is ObjectDisposedException or OperationCanceledException or IOException)
             {
                 return;
             }

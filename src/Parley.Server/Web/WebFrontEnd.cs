@@ -1,5 +1,6 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -81,7 +82,8 @@ internal static class WebFrontEnd
 
         public async Task<Stream> UpgradeAsync()
         {
-            var stream = new CoalescingStream(await upgrade.UpgradeAsync());
+            // Kestrel hands on the connection's features; its output pipe is where the upgraded stream writes too.
+            var stream = new CoalescingStream(await upgrade.UpgradeAsync(), context.Features.Get<IConnectionTransportFeature>()?.Transport.Output);
             context.Features.Set(stream);
             return stream;
         }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.IO.Pipelines;
 using System.Net;
 using System.Net.WebSockets;
@@ -16,7 +17,8 @@ namespace Parley.Server.Web;
 /// <summary>
 /// The chat over a WebSocket (<c>/ws</c>): a thin adapter like the line front end. Each text frame in is one command
 /// line, which goes into a pipe and from there through the same reader, limits, password check and commands as a TCP
-/// line (<see cref="MemberLoop"/>, <see cref="LineChatSink"/>); each event out is one JSON text frame.
+/// line (<see cref="MemberLoop"/>, <see cref="LineChatSink"/>); each event out is one JSON text frame, framed once per
+/// message and written by the member's writer straight into the connection (<see cref="WebSocketFrameFormatter"/>).
 /// </summary>
 internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners, ReadDeadlines deadlines, ConnectionLimiter limiter, ILogger<WebSocketChatEndpoint> logger)
 {
@@ -66,7 +68,7 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
         ParleyMetrics.ActiveConnections.Add(1, FrontEndTag);
         try
         {
-            await ServeAsync(socket, options, remote, context.Features.Get<CoalescingStream>(), context.RequestAborted);
+            await ServeAsync(socket, options, remote, context.Features.Get<CoalescingStream>() ?? throw new InvalidOperationException("the WebSocket was not upgraded through CoalescingUpgrade"), context.RequestAborted);
         }
         catch (Exception ex) when (ex is WebSocketException or OperationCanceledException or IOException or ObjectDisposedException)
         {
@@ -84,7 +86,7 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
         }
     }
 
-    private async Task ServeAsync(WebSocket socket, ServerOptions options, string remote, CoalescingStream? frames, CancellationToken aborted)
+    private async Task ServeAsync(WebSocket socket, ServerOptions options, string remote, CoalescingStream connection, CancellationToken aborted)
     {
         // Frames become lines in a pipe, so the line reader applies --max-line, --rate-limit and the timeouts as on
         // TCP. The pipe holds at most a few lines' worth: past that the pump stops receiving, and TCP pushes back on
@@ -104,11 +106,13 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
             }
 
             var queue = MemberLoop.NewQueue(options, hub.Budget);
-            var writing = OutputWriter.DrainAsync(queue, socket, frames, aborted);
+            var writing = OutputWriter.DrainAsync(queue, connection, aborted);
             ChatMember member;
             try
             {
-                member = await hub.ConnectAsync(remote, queue, JsonFormatter.Instance, framedMessages: true, aborted);
+                // Whole frames, so a run of events that goes to the same members is one array of frames back to back,
+                // queued once per member as a run of lines is on TCP, rather than one queue entry per event.
+                member = await hub.ConnectAsync(remote, queue, WebSocketFrameFormatter.Instance, cancellation: aborted);
             }
             catch (Bus.BusUnavailableException ex)
             {
@@ -142,37 +146,49 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
         }
     }
 
-    /// <summary>Moves each frame's bytes into the pipe and ends the frame with LF; ends when the browser closes or goes.</summary>
+    /// <summary>
+    /// Moves each frame's bytes into the pipe and ends the frame with LF; ends when the browser closes or goes. Frames
+    /// that arrived together are flushed together, so the line reader takes them in one read and the room relays them
+    /// as one burst (one queue entry per member, as for lines that came in one TCP read) instead of a burst per frame.
+    /// </summary>
     private static async Task PumpFramesAsync(WebSocket socket, PipeWriter lines, CancellationToken cancellation)
     {
-        byte[]? discard = null;
+        // A flush at least this often, so the pipe's pause threshold still pushes back on a client that sends flat out.
+        const int FlushAtLeastEvery = 16 * 1024;
+        var buffer = new byte[4096];
+        bool discarding = false;
+        int unflushed = 0;
         try
         {
             while (true)
             {
-                // Once nobody reads the lines (the member has ended), frames are only read to reach the close frame.
-                var received = await socket.ReceiveAsync(discard is null ? lines.GetMemory(4096) : discard, cancellation);
+                var receiving = socket.ReceiveAsync(buffer.AsMemory(), cancellation);
+                if (unflushed > 0 && (!receiving.IsCompleted || unflushed >= FlushAtLeastEvery))
+                {
+                    // Nothing more buffered (the receive has to wait for the network), or a lot in hand: hand it on now.
+                    unflushed = 0;
+                    var flushed = await lines.FlushAsync(cancellation);
+                    discarding = flushed.IsCompleted || flushed.IsCanceled;
+                }
+
+                var received = await receiving;
                 if (received.MessageType == WebSocketMessageType.Close)
                 {
                     return;
                 }
 
-                if (discard is not null)
+                // Once nobody reads the lines (the member has ended), frames are only read to reach the close frame.
+                if (discarding)
                 {
                     continue;
                 }
 
-                lines.Advance(received.Count);
+                lines.Write(buffer.AsSpan(0, received.Count));
+                unflushed += received.Count;
                 if (received.EndOfMessage)
                 {
-                    lines.GetSpan(1)[0] = (byte)'\n';
-                    lines.Advance(1);
-                }
-
-                var flushed = await lines.FlushAsync(cancellation);
-                if (flushed.IsCompleted || flushed.IsCanceled)
-                {
-                    discard = new byte[1024];
+                    lines.Write("\n"u8);
+                    unflushed++;
                 }
             }
         }
@@ -182,6 +198,19 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
         }
         finally
         {
+            // The lines before the close (a last "/quit") still reach the reader.
+            if (unflushed > 0 && !discarding)
+            {
+                try
+                {
+                    await lines.FlushAsync(CancellationToken.None);
+                }
+                catch (InvalidOperationException)
+                {
+                    // The reader has completed: nobody is left to read them.
+                }
+            }
+
             await lines.CompleteAsync();
         }
     }
