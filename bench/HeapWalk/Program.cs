@@ -18,9 +18,18 @@ string dac = Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "libmscordac
 using var runtime = File.Exists(dac) ? clr.CreateRuntime(dac, ignoreMismatch: true) : clr.CreateRuntime();
 var byType = new Dictionary<string, (long Count, long Bytes)>();
 long total = 0;
+var byGeneration = new Dictionary<string, (long Objects, long Free)>();
 foreach (var item in runtime.Heap.EnumerateObjects())
 {
-    if (!item.IsValid || item.IsFree)
+    if (!item.IsValid)
+    {
+        continue;
+    }
+
+    string generation = runtime.Heap.GetSegmentByAddress(item.Address)?.GetGeneration(item.Address).ToString() ?? "?";
+    var (objects, free) = byGeneration.GetValueOrDefault(generation);
+    byGeneration[generation] = item.IsFree ? (objects, free + (long)item.Size) : (objects + (long)item.Size, free);
+    if (item.IsFree)
     {
         continue;
     }
@@ -31,7 +40,20 @@ foreach (var item in runtime.Heap.EnumerateObjects())
     byType[name] = byType.TryGetValue(name, out var seen) ? (seen.Count + 1, seen.Bytes + size) : (1, size);
 }
 
-Console.WriteLine($"live managed heap {total / 1024:N0} KiB, {(double)total / connections:N0} B per connection");
+// Where the heap's memory is: objects and free space per generation (young ones hold garbage not yet collected),
+// and what the GC has committed per kind of segment, which is what the process's resident memory sees.
+foreach (var (generation, (objects, free)) in byGeneration.OrderBy(kv => kv.Key))
+{
+    Console.WriteLine($"{generation,-12} objects {objects / 1024,9:N0} KiB ({(double)objects / connections,6:N0} B/conn), free {free / 1024,9:N0} KiB ({(double)free / connections,6:N0} B/conn)");
+}
+
+foreach (var kind in runtime.Heap.Segments.GroupBy(segment => segment.Kind).OrderBy(g => g.Key.ToString()))
+{
+    long committed = kind.Sum(segment => (long)segment.CommittedMemory.Length);
+    Console.WriteLine($"segments {kind.Key,-12} {kind.Count(),4}: committed {committed / 1024,9:N0} KiB ({(double)committed / connections,6:N0} B/conn)");
+}
+
+Console.WriteLine($"objects on the managed heap {total / 1024:N0} KiB, {(double)total / connections:N0} B per connection");
 Console.WriteLine($"{"B/conn",8} {"objects",9}  type");
 foreach (var (name, (count, bytes)) in byType.OrderByDescending(kv => kv.Value.Bytes).Take(top))
 {

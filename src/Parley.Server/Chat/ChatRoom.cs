@@ -13,7 +13,11 @@ internal sealed class ChatRoom
     private readonly Dictionary<MemberRef, string> _roster = [];
     private readonly HashSet<MemberRef> _operators = [];
     private readonly HashSet<MemberRef> _voiced = [];
-    private readonly ChatEvent?[] _recent;
+    private readonly int _recentCapacity;
+
+    // Grown as lines come, up to the capacity: a room nobody speaks in (a member alone in its own room, thousands of
+    // them) holds no 64-slot array, about 530 B a room.
+    private ChatEvent?[] _recent = [];
     private ChatMember[]? _localSnapshot = [];
     private ChatMember[] _behind = [];
     private int _recentCount;
@@ -24,7 +28,7 @@ internal sealed class ChatRoom
     {
         Key = key;
         Name = name;
-        _recent = new ChatEvent?[recentCapacity];
+        _recentCapacity = recentCapacity;
     }
 
     /// <summary>The room's key (<see cref="ChatNames.Key"/>): what the bus, history and lookups use.</summary>
@@ -251,13 +255,20 @@ internal sealed class ChatRoom
     /// <summary>Keeps the room's newest lines for replay. Callers hold <see cref="DeliveryGate"/>.</summary>
     public void Remember(IReadOnlyList<ChatEvent> lines)
     {
-        if (_recent.Length == 0)
+        if (_recentCapacity == 0)
         {
             return;
         }
 
         foreach (var line in lines)
         {
+            if (_recentCount == _recent.Length && _recent.Length < _recentCapacity)
+            {
+                // Below the capacity the ring has never wrapped: its lines are in order from slot 0.
+                Array.Resize(ref _recent, Math.Min(_recentCapacity, Math.Max(4, _recent.Length * 2)));
+                _recentNext = _recentCount;
+            }
+
             _recent[_recentNext] = line;
             _recentNext = (_recentNext + 1) % _recent.Length;
             _recentCount = Math.Min(_recentCount + 1, _recent.Length);
