@@ -106,9 +106,19 @@ internal sealed partial class SqliteRoomHistory
         {
             while (true)
             {
-                if (prune is null && !reader.TryPeek(out _) && !WaitToRead(reader))
+                if (prune is null && !reader.TryPeek(out _))
                 {
-                    break; // completed and drained: the store is closing
+                    if (!WaitToRead(reader))
+                    {
+                        break; // completed and drained: the store is closing
+                    }
+
+                    // Woken by the first line of a burst: let the burst queue up, so it is one transaction, not a
+                    // commit (and its pages in the log) for every few lines.
+                    if (_tuning.BatchLinger > TimeSpan.Zero && !_stopping.IsCancellationRequested)
+                    {
+                        Thread.Sleep(_tuning.BatchLinger);
+                    }
                 }
 
                 batch.Clear();

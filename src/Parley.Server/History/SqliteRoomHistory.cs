@@ -239,7 +239,13 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
     private static ChatEvent LineOf(SqliteDataReader rows)
     {
         // A type this version does not know (written by a newer one) still shows, as a message.
-        var type = ChatEventFormatter.TryParseTypeName(rows.GetString(1), out var known) ? known : ChatEventType.Message;
+        string typeName = rows.GetString(1);
+        var type = typeName switch
+        {
+            "message" => ChatEventType.Message,
+            "action" => ChatEventType.Action,
+            _ => ChatEventFormatter.TryParseTypeName(typeName, out var known) ? known : ChatEventType.Message,
+        };
         return new ChatEvent(type, DateTimeOffset.FromUnixTimeMilliseconds(rows.GetInt64(2)))
         {
             Id = rows.IsDBNull(0) ? null : rows.GetInt64(0),
@@ -339,6 +345,14 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         {
             Connection = new SqliteConnection(connectionString);
             Connection.Open();
+            // Pages mapped rather than copied in with a read() each: a 500-line page of a large file touches pages
+            // that are in the kernel's cache but not in this connection's.
+            using (var mmap = Connection.CreateCommand())
+            {
+                mmap.CommandText = "PRAGMA mmap_size = 268435456";
+                mmap.ExecuteNonQuery();
+            }
+
             Latest = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room ORDER BY id DESC LIMIT $limit");
             Before = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room AND id < $id ORDER BY id DESC LIMIT $limit");
             After = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room AND id > $id ORDER BY id LIMIT $limit");
