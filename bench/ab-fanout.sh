@@ -32,6 +32,9 @@ run_one() { # LABEL COMMAND N ROUND
   if [ -z "${addr:-}" ]; then echo "$label: server did not start" >&2; kill "$pid" 2>/dev/null || true; return; fi
   timeout 90 "$BENCH" bench fanout "$addr" -n "$n" -p 10 -s 64 -t "$T" --setup-limit 25 --json \
     > "$OUT/$label.n$n.$round.json" 2> "$OUT/$label.n$n.$round.err" || true
+  # The server's CPU time (user + system, clock ticks) for the whole run: on a shared machine its CPU per delivery
+  # drifts far less than its deliveries/s do.
+  awk '{print $14 + $15}' "/proc/$pid/stat" > "$OUT/$label.n$n.$round.cpu" 2>/dev/null || true
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$tmp"
@@ -54,13 +57,20 @@ for path in glob.glob(os.path.join(sys.argv[1], '*.json')):
         r = json.loads(open(path).read().strip().splitlines()[-1])
     except Exception:
         r = {}
+    try:
+        r['cpu_s'] = int(open(path[:-len('.json')] + '.cpu').read()) / os.sysconf('SC_CLK_TCK')
+    except Exception:
+        pass
     runs.setdefault((n, label), []).append(r)
 for (n, label), rs in sorted(runs.items()):
     d = sorted(r['deliveries_per_s'] for r in rs if 'deliveries_per_s' in r)
     lost = sum(r.get('lost', 0) for r in rs)
     p99 = sorted(r['latency_p99_us'] for r in rs if 'latency_p99_us' in r)
+    # Server CPU per delivery, start-up and set-up included (the same for every server compared).
+    cpu = sorted(r['cpu_s'] * 1e9 / r['delivered'] for r in rs if r.get('cpu_s') and r.get('delivered'))
+    cpu_text = f"  server CPU median {statistics.median(cpu):.0f} ns/delivery ({cpu[0]:.0f}-{cpu[-1]:.0f})" if cpu else ""
     if d:
-        print(f"{n:<6} {label:<12} median {statistics.median(d)/1e6:6.2f} M/s  range {d[0]/1e6:.2f}-{d[-1]/1e6:.2f}  runs {len(d)}/{len(rs)}  lost {lost}  p99 {p99[0]}-{p99[-1]} us")
+        print(f"{n:<6} {label:<12} median {statistics.median(d)/1e6:6.2f} M/s  range {d[0]/1e6:.2f}-{d[-1]/1e6:.2f}  runs {len(d)}/{len(rs)}  lost {lost}  p99 {p99[0]}-{p99[-1]} us{cpu_text}")
     else:
         print(f"{n:<6} {label:<12} no result in {len(rs)} runs")
 PY

@@ -15,6 +15,14 @@ internal sealed class RedisRoomHistory(RedisChatCluster cluster) : IRoomHistory
     /// <summary>False while Redis is out of reach: members are told history is unavailable, chat goes on.</summary>
     public bool IsAvailable => cluster.IsConnected;
 
+    // The bus keeps a room's lines in its stream as it publishes them: a line that cannot be kept is not relayed
+    // either, and its sender is told (bus_unavailable). Never raised.
+    public event Action<HistoryLoss>? LinesNotKept
+    {
+        add { }
+        remove { }
+    }
+
     public async ValueTask<long> LastIdAsync(string roomKey, CancellationToken cancellation = default)
     {
         var value = await cluster.Database.StringGetAsync(RedisKeys.RoomId(roomKey));

@@ -174,7 +174,7 @@ public sealed class HistoryFaultTests : IDisposable
     }
 
     /// <summary>Writes a file until the disk is full and returns its path.</summary>
-    private static string Fill(string directory)
+    internal static string Fill(string directory)
     {
         string filler = Path.Combine(directory, "filler");
         using var stream = new FileStream(filler, FileMode.Create, FileAccess.Write, FileShare.None, 1, FileOptions.None);

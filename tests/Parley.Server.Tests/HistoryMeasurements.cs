@@ -60,6 +60,58 @@ public sealed class HistoryMeasurements(ITestOutputHelper output) : IDisposable
         output.WriteLine($"prune run with nothing to prune: {prune.Elapsed.TotalMilliseconds:F1} ms");
     }
 
+    [HistoryMeasureFact]
+    public async Task CpuPerLineKept()
+    {
+        // What keeping a line costs the process in CPU (the relay's Append plus the writer's share), the figure that
+        // decides how much history slows a saturated fan-out: wall-clock rates on a shared 2-core machine drift.
+        const int Count = 300_000;
+        await using var history = await OpenSqliteAsync(_directory.File());
+        var lines = new ChatEvent[Count];
+        for (int i = 0; i < Count; i++)
+        {
+            lines[i] = Message("dev", i + 1, $"line {i + 1}: the quick brown fox jumps over the lazy dog");
+        }
+
+        // Warm first (the JIT's tiers, SQLite's page cache), as a server is after its first minute.
+        for (int round = 0; round < 3; round++)
+        {
+            for (int i = 0; i < Count; i++)
+            {
+                history.Append($"warm{round}", lines[i] with { Room = $"warm{round}" });
+                if (i % 8_192 == 0)
+                {
+                    await history.FlushAsync().DefaultTimeout();
+                }
+            }
+        }
+
+        await history.FlushAsync().DefaultTimeout();
+        await Task.Delay(500);
+        var process = Process.GetCurrentProcess();
+        process.Refresh();
+        var cpuBefore = process.TotalProcessorTime;
+        var appending = TimeSpan.Zero;
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < Count; i += 8_192)
+        {
+            var append = Stopwatch.StartNew();
+            for (int j = i; j < Math.Min(Count, i + 8_192); j++)
+            {
+                history.Append("dev", lines[j]);
+            }
+
+            appending += append.Elapsed;
+            await history.FlushAsync().DefaultTimeout();
+        }
+
+        clock.Stop();
+        process.Refresh();
+        double cpuUs = (process.TotalProcessorTime - cpuBefore).TotalMicroseconds / Count;
+        Assert.Equal(new HistoryStats(4, 4 * Count), await history.StatsAsync().DefaultTimeout());
+        output.WriteLine($"cpu per line kept: {cpuUs:F2} us (Append on the caller's thread {appending.TotalMicroseconds / Count:F2} us); {Count / clock.Elapsed.TotalSeconds:N0} lines/s wall");
+    }
+
     private void Measure(string what, Func<ValueTask<IReadOnlyList<ChatEvent>>> read, int expected)
     {
         for (int i = 0; i < 20; i++)

@@ -1,5 +1,6 @@
 using Parley.Protocol.Chat;
 using Parley.Server.Bus;
+using Parley.Server.History;
 using Parley.Server.Logging;
 
 namespace Parley.Server.Chat;
@@ -8,6 +9,9 @@ namespace Parley.Server.Chat;
 // delivery only queues, so no I/O happens on the publisher's thread.
 internal sealed partial class ChatHub
 {
+    // A loss of history this long after the last one is a new episode, and the room is told again.
+    private static readonly TimeSpan HistoryLossEpisodeGap = TimeSpan.FromSeconds(30);
+
     public void OnRoomLines(string roomKey, IReadOnlyList<ChatEvent> lines, MemberRef origin)
     {
         if (!_rooms.TryGetValue(roomKey, out var room))
@@ -147,6 +151,39 @@ internal sealed partial class ChatHub
             Code = "name_lost",
         }));
         await TakeNameAsync(member, member.Name, guest);
+    }
+
+    /// <summary>
+    /// History could not keep lines of a room: its members here are told, once per episode (losses less than
+    /// <see cref="HistoryLossEpisodeGap"/> apart are one episode), so a gap in history never comes without a word.
+    /// </summary>
+    private void OnHistoryLoss(HistoryLoss loss)
+    {
+        if (!_rooms.TryGetValue(loss.RoomKey, out var room))
+        {
+            return; // nobody here: nobody to tell
+        }
+
+        bool writeFailed = loss.Reason == HistoryLossReason.WriteFailed;
+        lock (room.DeliveryGate)
+        {
+            long now = _time.GetTimestamp();
+            bool sameEpisode = room.LastHistoryLoss is long last && _time.GetElapsedTime(last, now) < HistoryLossEpisodeGap;
+            room.LastHistoryLoss = now;
+            if (sameEpisode)
+            {
+                return;
+            }
+
+            string text = writeFailed
+                ? $"the history of #{room.Name} is unavailable right now: lines said here are not being kept (chat goes on)"
+                : $"some lines of #{room.Name} were not kept in its history: the server's disk could not keep up (chat goes on)";
+            Deliver(room, new OutboundMessage(new ChatEvent(ChatEventType.Notice, Now) { Room = room.Name, Text = text, Code = "history_unavailable" }), except: default);
+        }
+
+        ParleyMetrics.HistoryLossNotices.Add(1, new KeyValuePair<string, object?>("reason", writeFailed ? "write_error" : "queue_full"));
+        ChatLog.HistoryLossTold(_logger, room.Name, writeFailed ? "write_error" : "queue_full");
+        EnforceBudget();
     }
 
     // Callers hold the room's delivery gate, so every member sees the room's lines in one order.

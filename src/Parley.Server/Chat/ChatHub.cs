@@ -55,6 +55,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         _recentCapacity = options.History == HistoryMode.Off ? 0 : Math.Max(options.Replay, 64);
         NodeId = Convert.ToHexStringLower(System.Security.Cryptography.RandomNumberGenerator.GetBytes(4));
         bus.Subscribe(this);
+        history.LinesNotKept += OnHistoryLoss;
     }
 
     /// <summary>This node's name: part of every <see cref="MemberRef"/> made here.</summary>

@@ -53,6 +53,12 @@ internal sealed class ChatRoom
     /// <summary>The latest topic line, or null.</summary>
     public ChatEvent? Topic { get; set; }
 
+    /// <summary>
+    /// When (<see cref="TimeProvider.GetTimestamp"/>) history last reported lines of this room not kept, or null: the
+    /// room is told once per episode of losses. Read and written under <see cref="DeliveryGate"/>.
+    /// </summary>
+    public long? LastHistoryLoss { get; set; }
+
     /// <summary>True once the room's topic was looked up in history (when the room was first used here).</summary>
     public bool TopicLoaded { get; set; }
 

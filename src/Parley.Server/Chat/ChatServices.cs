@@ -87,10 +87,20 @@ internal static class ChatServices
     {
         private IRoomHistory? _store;
 
+        public event Action<HistoryLoss>? LinesNotKept;
+
         public IRoomHistory? Store
         {
             get => _store;
-            set => _store = value;
+            set
+            {
+                _store = value;
+                if (value is not null)
+                {
+                    // The hub subscribes to this slot before the store is open: pass the store's reports on.
+                    value.LinesNotKept += loss => LinesNotKept?.Invoke(loss);
+                }
+            }
         }
 
         private IRoomHistory Open => _store ?? throw new InvalidOperationException("the history store is opened before the chat starts");

@@ -29,4 +29,7 @@ internal static partial class HistoryLog
 
     [LoggerMessage(77, LogLevel.Error, "History pruning of {Path} failed", EventName = "HistoryPruneFailed")]
     public static partial void PruneFailed(ILogger logger, Exception exception, string path);
+
+    [LoggerMessage(78, LogLevel.Error, "Telling room {Room} that lines were not kept in history failed", EventName = "HistoryLossReportFailed")]
+    public static partial void LossReportFailed(ILogger logger, Exception exception, string room);
 }

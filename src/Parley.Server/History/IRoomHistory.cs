@@ -21,6 +21,19 @@ public readonly record struct HistoryQuery(HistoryDirection Direction, long Id, 
     public static HistoryQuery Latest(int limit) => new(HistoryDirection.Latest, 0, limit);
 }
 
+/// <summary>Why lines of a room were not kept.</summary>
+public enum HistoryLossReason
+{
+    /// <summary>The write queue was full: the disk fell behind the room, and lines were relayed but not kept.</summary>
+    QueueFull,
+
+    /// <summary>The store failed to write them (a full disk, an I/O error): history is unavailable until it recovers.</summary>
+    WriteFailed,
+}
+
+/// <summary>Lines of the room with key <see cref="RoomKey"/> were relayed but not kept.</summary>
+public readonly record struct HistoryLoss(string RoomKey, HistoryLossReason Reason);
+
 /// <summary>
 /// What a room keeps of what was said: messages, actions and topic changes (never private messages), by id.
 /// Rooms are named by their key (<see cref="ChatNames.Key"/>); the events carry the room's display name.
@@ -45,6 +58,13 @@ public interface IRoomHistory : IAsyncDisposable
 
     /// <summary>The room's latest topic line (<see cref="ChatEventType.Topic"/>), or null when it never had one.</summary>
     ValueTask<ChatEvent?> TopicAsync(string roomKey, CancellationToken cancellation = default);
+
+    /// <summary>
+    /// Raised when lines of a room were relayed but not kept, so the room can be told (nothing is lost silently). A
+    /// store raises it at most once per room per batch it writes, not per line, and never under a lock of its own; it
+    /// may be raised on the relay's thread (inside <see cref="Append"/>) or on the store's writer.
+    /// </summary>
+    event Action<HistoryLoss>? LinesNotKept;
 
     /// <summary>False while the store is failing (a full disk, say): chat goes on and members are told history is unavailable.</summary>
     bool IsAvailable { get; }

@@ -21,6 +21,13 @@ internal sealed class MemoryRoomHistory : IRoomHistory
 
     public bool IsAvailable => true;
 
+    // Keeps every line it is given: never raised.
+    public event Action<HistoryLoss>? LinesNotKept
+    {
+        add { }
+        remove { }
+    }
+
     public ValueTask<long> LastIdAsync(string roomKey, CancellationToken cancellation = default)
     {
         if (!_rooms.TryGetValue(roomKey, out var room))

@@ -7,6 +7,13 @@ internal sealed class NoRoomHistory : IRoomHistory
 {
     public bool IsAvailable => true;
 
+    // Keeps nothing, so loses nothing: never raised.
+    public event Action<HistoryLoss>? LinesNotKept
+    {
+        add { }
+        remove { }
+    }
+
     public ValueTask<long> LastIdAsync(string roomKey, CancellationToken cancellation = default) => ValueTask.FromResult(0L);
 
     public void Append(string roomKey, ChatEvent line)

@@ -1,3 +1,4 @@
+using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Parley.Protocol.Chat;
 using Parley.Server.Logging;
@@ -94,7 +95,7 @@ internal sealed partial class SqliteRoomHistory
     /// prunes a chunk at a time. A batch is as large as what queued while the previous one was written, so an idle
     /// server writes each line at once and a busy one writes fewer, larger transactions.
     /// </summary>
-    private async Task WriteLoopAsync(SqliteConnection connection)
+    private void WriteLoop(SqliteConnection connection)
     {
         var statements = new WriteStatements(connection);
         var reader = _queue.Reader;
@@ -105,9 +106,19 @@ internal sealed partial class SqliteRoomHistory
         {
             while (true)
             {
-                if (prune is null && !reader.TryPeek(out _) && !await reader.WaitToReadAsync())
+                if (prune is null && !reader.TryPeek(out _))
                 {
-                    break; // completed and drained: the store is closing
+                    if (!WaitToRead(reader))
+                    {
+                        break; // completed and drained: the store is closing
+                    }
+
+                    // Woken by the first line of a burst: let the burst queue up, so it is one transaction, not a
+                    // commit (and its pages in the log) for every few lines.
+                    if (_tuning.BatchLinger > TimeSpan.Zero && !_stopping.IsCancellationRequested)
+                    {
+                        Thread.Sleep(_tuning.BatchLinger);
+                    }
                 }
 
                 batch.Clear();
@@ -140,7 +151,7 @@ internal sealed partial class SqliteRoomHistory
                 {
                     try
                     {
-                        await Task.Delay(_tuning.RetryDelay, _tuning.Time, _stopping.Token);
+                        Task.Delay(_tuning.RetryDelay, _tuning.Time, _stopping.Token).GetAwaiter().GetResult();
                     }
                     catch (OperationCanceledException)
                     {
@@ -172,6 +183,13 @@ internal sealed partial class SqliteRoomHistory
         }
     }
 
+    // Blocks the writer's own thread until something is queued; false once the queue is completed and drained.
+    private static bool WaitToRead(ChannelReader<PendingWrite> reader)
+    {
+        var wait = reader.WaitToReadAsync();
+        return wait.IsCompleted ? wait.Result : wait.AsTask().GetAwaiter().GetResult();
+    }
+
     /// <summary>Writes a batch's lines and the high-water marks of its rooms in one transaction. False if it failed.</summary>
     private bool WriteBatch(WriteStatements statements, List<PendingWrite> batch, ref bool failing)
     {
@@ -180,6 +198,7 @@ internal sealed partial class SqliteRoomHistory
         while (_roomsWithLostIds.TryDequeue(out var lost))
         {
             rooms.TryAdd(lost, 0);
+            Volatile.Write(ref lost.LossReported, 0); // a line lost from now on is reported again
         }
 
         int lines = 0;
@@ -210,6 +229,8 @@ internal sealed partial class SqliteRoomHistory
                         statements.Write(item.Room!.Key, item.Line!);
                     }
                 }
+
+                statements.FinishLines();
 
                 foreach (var room in rooms.Keys)
                 {
@@ -251,9 +272,13 @@ internal sealed partial class SqliteRoomHistory
             }
 
             // The high-water marks of this batch were not written either: try them again with the next batch.
-            foreach (var room in rooms.Keys)
+            foreach (var (room, count) in rooms)
             {
                 _roomsWithLostIds.Enqueue(room);
+                if (count > 0)
+                {
+                    ReportLoss(room, HistoryLossReason.WriteFailed);
+                }
             }
         }
         finally
@@ -359,7 +384,7 @@ internal sealed partial class SqliteRoomHistory
     /// <summary>The writer's statements, prepared once on its connection.</summary>
     private sealed class WriteStatements : IDisposable
     {
-        private readonly SqliteCommand _insert;
+        private readonly SqliteLineInserter _lines;
         private readonly SqliteCommand _topic;
         private readonly SqliteCommand _highWater;
         private readonly SqliteCommand _oldest;
@@ -368,9 +393,7 @@ internal sealed partial class SqliteRoomHistory
         public WriteStatements(SqliteConnection connection)
         {
             Connection = connection;
-            // OR IGNORE: a line written twice (a retried batch) must not fail the batch it is in.
-            _insert = Create(connection, "INSERT OR IGNORE INTO lines (room, id, type, ts, \"from\", text, room_name) VALUES ($room, $id, $type, $ts, $from, $text, $name)",
-                "$room", "$id", "$type", "$ts", "$from", "$text", "$name");
+            _lines = new SqliteLineInserter(connection);
             _topic = Create(connection, "INSERT OR REPLACE INTO topics (room, id, type, ts, \"from\", text, room_name) VALUES ($room, $id, $type, $ts, $from, $text, $name)",
                 "$room", "$id", "$type", "$ts", "$from", "$text", "$name");
             _highWater = Create(connection, "INSERT INTO rooms (room, last_id) VALUES ($room, $id) ON CONFLICT (room) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
@@ -384,7 +407,7 @@ internal sealed partial class SqliteRoomHistory
 
         public void Use(SqliteTransaction transaction)
         {
-            _insert.Transaction = transaction;
+            _lines.Clear(); // rows of a batch that failed half-way
             _topic.Transaction = transaction;
             _highWater.Transaction = transaction;
         }
@@ -393,8 +416,7 @@ internal sealed partial class SqliteRoomHistory
         {
             if (line.Id is not null)
             {
-                Bind(_insert, roomKey, line);
-                _insert.ExecuteNonQuery();
+                _lines.Add(roomKey, line);
             }
 
             if (line.Type == ChatEventType.Topic)
@@ -403,6 +425,9 @@ internal sealed partial class SqliteRoomHistory
                 _topic.ExecuteNonQuery();
             }
         }
+
+        /// <summary>Writes the lines <see cref="Write"/> still holds; before the commit.</summary>
+        public void FinishLines() => _lines.Flush();
 
         public void RaiseHighWater(string roomKey, long id)
         {
@@ -433,7 +458,7 @@ internal sealed partial class SqliteRoomHistory
 
         public void Dispose()
         {
-            _insert.Dispose();
+            _lines.Dispose();
             _topic.Dispose();
             _highWater.Dispose();
             _oldest.Dispose();

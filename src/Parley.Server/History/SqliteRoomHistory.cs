@@ -57,7 +57,9 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
             FullMode = BoundedChannelFullMode.Wait,
             SingleReader = true,
         });
-        _writing = Task.Run(() => WriteLoopAsync(writer));
+        // A thread of its own, not the thread pool's: the writer blocks in SQLite for milliseconds at a time, and on a
+        // pool thread it would hold one of the few threads (two on two cores) that relay every line.
+        _writing = Task.Factory.StartNew(() => WriteLoop(writer), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
         _pruning = keep > 0 || days > 0 ? Task.Run(PruneLoopAsync) : Task.CompletedTask;
     }
 
@@ -65,6 +67,8 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
     public string Path => _path;
 
     public bool IsAvailable => _available;
+
+    public event Action<HistoryLoss>? LinesNotKept;
 
     public void Append(string roomKey, ChatEvent line)
     {
@@ -100,10 +104,28 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         }
 
         // The disk fell behind by a whole queue: the line is not kept (relaying never waits on the disk), but its id
-        // was given out, so the writer still records it as the room's high-water mark.
+        // was given out, so the writer still records it as the room's high-water mark. The room is told once until
+        // the writer next takes up its lost ids (once a batch), not once a line.
         _roomsWithLostIds.Enqueue(room);
         Interlocked.Increment(ref _notKeptSinceLog);
         ParleyMetrics.HistoryWriteFailures.Add(1, QueueFullTag);
+        if (Interlocked.Exchange(ref room.LossReported, 1) == 0)
+        {
+            ReportLoss(room, HistoryLossReason.QueueFull);
+        }
+    }
+
+    private void ReportLoss(RoomState room, HistoryLossReason reason)
+    {
+        try
+        {
+            LinesNotKept?.Invoke(new HistoryLoss(room.Key, reason));
+        }
+        catch (Exception exception) when (exception is not OutOfMemoryException)
+        {
+            // A listener's failure must not cost the relay its line or the writer its loop.
+            HistoryLog.LossReportFailed(_logger, exception, room.Key);
+        }
     }
 
     public ValueTask<long> LastIdAsync(string roomKey, CancellationToken cancellation = default)
@@ -217,7 +239,13 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
     private static ChatEvent LineOf(SqliteDataReader rows)
     {
         // A type this version does not know (written by a newer one) still shows, as a message.
-        var type = ChatEventFormatter.TryParseTypeName(rows.GetString(1), out var known) ? known : ChatEventType.Message;
+        string typeName = rows.GetString(1);
+        var type = typeName switch
+        {
+            "message" => ChatEventType.Message,
+            "action" => ChatEventType.Action,
+            _ => ChatEventFormatter.TryParseTypeName(typeName, out var known) ? known : ChatEventType.Message,
+        };
         return new ChatEvent(type, DateTimeOffset.FromUnixTimeMilliseconds(rows.GetInt64(2)))
         {
             Id = rows.IsDBNull(0) ? null : rows.GetInt64(0),
@@ -305,6 +333,9 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         public long HighWater { get; set; }
 
         public ChatEvent? Topic { get; set; }
+
+        /// <summary>1 once a lost line of the room was reported; the writer sets it back to 0 when it takes up the loss.</summary>
+        public int LossReported;
     }
 
     /// <summary>A read-only connection with its statements prepared once; pooled, one user at a time.</summary>
@@ -314,6 +345,14 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         {
             Connection = new SqliteConnection(connectionString);
             Connection.Open();
+            // Pages mapped rather than copied in with a read() each: a 500-line page of a large file touches pages
+            // that are in the kernel's cache but not in this connection's.
+            using (var mmap = Connection.CreateCommand())
+            {
+                mmap.CommandText = "PRAGMA mmap_size = 268435456";
+                mmap.ExecuteNonQuery();
+            }
+
             Latest = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room ORDER BY id DESC LIMIT $limit");
             Before = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room AND id < $id ORDER BY id DESC LIMIT $limit");
             After = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room AND id > $id ORDER BY id LIMIT $limit");

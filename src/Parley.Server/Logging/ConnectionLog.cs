@@ -48,6 +48,9 @@ internal static partial class ChatLog
     [LoggerMessage(27, LogLevel.Warning, "History of {Room} could not be read: {Reason}", EventName = "HistoryFailed")]
     public static partial void HistoryFailed(ILogger logger, string room, string reason);
 
+    [LoggerMessage(29, LogLevel.Warning, "Told #{Room} that lines said there were not kept in history ({Reason})", EventName = "HistoryLossTold")]
+    public static partial void HistoryLossTold(ILogger logger, string room, string reason);
+
     [LoggerMessage(23, LogLevel.Information, "Refused chat connection from {Remote}: {Reason}", EventName = "PasswordRefused")]
     public static partial void PasswordRefused(ILogger logger, string remote, string reason);
 

@@ -30,5 +30,7 @@ internal static class ParleyMetrics
 
     public static readonly Counter<long> IdleTimeouts = Meter.CreateCounter<long>("parley.connections.timeouts", description: "Connections closed by --idle-timeout or --line-timeout");
 
+    public static readonly Counter<long> HistoryLossNotices = Meter.CreateCounter<long>("parley.history.loss_notices", description: "Rooms told that lines said in them were not kept in history, once per episode: tagged reason=write_error or queue_full");
+
     public static readonly Counter<long> HistoryWriteFailures = Meter.CreateCounter<long>("parley.history.write_failures", description: "Room lines history did not keep: tagged reason=write_error (the disk failed) or queue_full (the disk fell behind)");
 }
