@@ -125,12 +125,13 @@ public class IrcTests : IAsyncLifetime
     [Fact]
     public async Task ABurstKeepsItsOrderAcrossChannelsAndTheCommandsBetweenItsLines()
     {
-        await using var reader = await RegisterAsync("reader");
-        await SendAsync(reader, "JOIN #a,#b");
-        await reader.ExpectLineAsync(":parley 366 reader #b :End of /NAMES list");
+        // The writer makes the channels, so it is their operator and may set the topic (+t).
         await using var writer = await RegisterAsync("writer");
         await SendAsync(writer, "JOIN #a,#b");
         await writer.ExpectLineAsync(":parley 366 writer #b :End of /NAMES list");
+        await using var reader = await RegisterAsync("reader");
+        await SendAsync(reader, "JOIN #a,#b");
+        await reader.ExpectLineAsync(":parley 366 reader #b :End of /NAMES list");
 
         // One write: PRIVMSGs to one channel travel together, but never past a line to another channel or a command.
         await SendAsync(writer, "PRIVMSG #a :line 1", "PRIVMSG #a :line 2", "PRIVMSG #b :line 3", "PRIVMSG #a :line 4", "TOPIC #a :new topic", "PRIVMSG #a :line 5", "PRIVMSG reader :line 6", "PRIVMSG #a :line 7", "PART #a");
