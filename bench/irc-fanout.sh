@@ -16,6 +16,7 @@ OUT=${OUT:-$(mktemp -d /tmp/irc-fanout.XXXXXX)}
 rounds=$1 sizes=$2
 command -v ngircd >/dev/null || [ -x /usr/sbin/ngircd ] || { echo "ngircd is not installed (apt-get install -y ngircd)" >&2; exit 2; }
 NGIRCD=$(command -v ngircd || echo /usr/sbin/ngircd)
+mkdir -p "$OUT"
 echo "results in $OUT" >&2
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }

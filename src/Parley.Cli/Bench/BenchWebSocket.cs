@@ -29,6 +29,9 @@ internal sealed class BenchWebSocket : IDisposable
     private int _start;
     private int _end;
 
+    // Set when the server's words so far include an error event: a refusal, whose close frame follows.
+    private bool _refused;
+
     private BenchWebSocket(Socket socket, byte[] buffer, int start, int end)
     {
         _socket = socket;
@@ -179,8 +182,9 @@ internal sealed class BenchWebSocket : IDisposable
     }
 
     /// <summary>
-    /// Without waiting: false when the server has closed the connection or sent its close frame, true while it is
-    /// open (whatever else arrived is read and dropped).
+    /// Without waiting: false when the server has closed the connection, sent its close frame or refused it with an
+    /// error event (its close frame may still be on the way on a busy machine), true while it is open (whatever else
+    /// arrived is read and dropped).
     /// </summary>
     public bool IsOpen()
     {
@@ -195,7 +199,7 @@ internal sealed class BenchWebSocket : IDisposable
 
                 Compact(_socket.Available);
                 _end += _socket.Receive(_buffer.AsSpan(_end));
-                while (TakeFrames(_ => { }) is { } control)
+                while (TakeFrames(payload => _refused |= payload.IndexOf("\"type\":\"error\""u8) >= 0) is { } control)
                 {
                     if (control.Opcode == CloseFrame)
                     {
@@ -204,7 +208,7 @@ internal sealed class BenchWebSocket : IDisposable
                 }
             }
 
-            return true;
+            return !_refused;
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or WebSocketException)
         {
