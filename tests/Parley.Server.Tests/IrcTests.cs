@@ -153,6 +153,45 @@ public class IrcTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task ClientTagsReachOnlyIrcClientsThatTakeThemAndTagmsgNobodyElse()
+    {
+        await using var alice = await RegisterAsync("alice", "message-tags batch");
+        await SendAsync(alice, "JOIN #tags");
+        await alice.ExpectLineAsync(":parley 366 alice #tags :End of /NAMES list");
+        await using var bob = await RegisterAsync("bob", "message-tags echo-message");
+        await SendAsync(bob, "JOIN #tags");
+        await bob.ExpectLineAsync(":parley 366 bob #tags :End of /NAMES list");
+        await using var carol = await RegisterAsync("carol");
+        await SendAsync(carol, "JOIN #tags");
+        await carol.ExpectLineAsync(":parley 366 carol #tags :End of /NAMES list");
+        await using var linus = await _server.JoinChatAsync("linus");
+        await linus.SendLineAsync("/join tags");
+        await linus.ExpectLineAsync("* linus joined #tags");
+
+        // Client-only tags (+name) travel with the line to IRC clients with message-tags; server tags sent by a client do not.
+        await SendAsync(alice, @"@+draft/reply=tags:1;+note=a\sb;fizz=buzz PRIVMSG #tags :hi all");
+        string tagged = await bob.ExpectLineAsync(line => line.EndsWith(" :alice!alice@parley PRIVMSG #tags :hi all", StringComparison.Ordinal), "the tagged line");
+        Assert.Matches(@"^@msgid=tags:\d+;\+draft/reply=tags:1;\+note=a\\sb :", tagged);
+        await carol.ExpectLineAsync(":alice!alice@parley PRIVMSG #tags :hi all");
+        await linus.ExpectLineAsync("<alice> hi all");
+
+        // TAGMSG: tags only, to those who can show them (bob's own comes back as his echo); nobody else hears of it.
+        await SendAsync(bob, "@+typing=active TAGMSG #tags");
+        string typing = await alice.ExpectLineAsync(line => line.EndsWith(" :bob!bob@parley TAGMSG #tags", StringComparison.Ordinal), "the TAGMSG");
+        Assert.Matches(@"^@msgid=t[0-9a-f]{32};\+typing=active :", typing);
+        await bob.ExpectLineAsync(typing);
+        await SendAsync(bob, "PRIVMSG #tags :after the tags");
+        await carol.ExpectLineAsync(":bob!bob@parley PRIVMSG #tags :after the tags");
+        await linus.ExpectLineAsync("<bob> after the tags");
+        Assert.DoesNotContain(carol.Seen, line => line.Contains("TAGMSG", StringComparison.Ordinal));
+        Assert.DoesNotContain(linus.Seen, line => line.Contains("typing", StringComparison.Ordinal) || line == "<bob> ");
+
+        // Privately as well.
+        await SendAsync(alice, "@+react=👍 TAGMSG bob");
+        await bob.ExpectLineAsync(line => line.EndsWith("+react=👍 :alice!alice@parley TAGMSG bob", StringComparison.Ordinal), "the private TAGMSG");
+    }
+
+    [Fact]
     public async Task MistakesGetTheirNumericsAndTheConnectionStays()
     {
         await using var taken = await RegisterAsync("taken");

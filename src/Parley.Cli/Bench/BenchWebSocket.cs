@@ -190,15 +190,10 @@ internal sealed class BenchWebSocket : IDisposable
     {
         try
         {
-            while (_socket.Poll(0, SelectMode.SelectRead))
+            // Frames already read (the refusal can come in the same read as the upgrade's answer) first, then
+            // whatever is waiting on the socket.
+            while (true)
             {
-                if (_socket.Available == 0)
-                {
-                    return false;
-                }
-
-                Compact(_socket.Available);
-                _end += _socket.Receive(_buffer.AsSpan(_end));
                 while (TakeFrames(payload => _refused |= payload.IndexOf("\"type\":\"error\""u8) >= 0) is { } control)
                 {
                     if (control.Opcode == CloseFrame)
@@ -206,9 +201,20 @@ internal sealed class BenchWebSocket : IDisposable
                         return false;
                     }
                 }
-            }
 
-            return !_refused;
+                if (_refused || !_socket.Poll(0, SelectMode.SelectRead))
+                {
+                    return !_refused;
+                }
+
+                if (_socket.Available == 0)
+                {
+                    return false;
+                }
+
+                Compact(_socket.Available);
+                _end += _socket.Receive(_buffer.AsSpan(_end));
+            }
         }
         catch (Exception ex) when (ex is SocketException or ObjectDisposedException or WebSocketException)
         {

@@ -64,4 +64,22 @@ public sealed record ChatEvent(ChatEventType Type, DateTimeOffset Timestamp)
 
     /// <summary>True when the line is replayed from the room's history rather than said now.</summary>
     public bool History { get; init; }
+
+    /// <summary>
+    /// IRC's client-only tags (<c>+draft/reply=…</c>) a client attached to what it said: relayed as they came to IRC
+    /// clients that negotiated message-tags, and to nobody else (other front ends have no place for them).
+    /// </summary>
+    public IReadOnlyList<KeyValuePair<string, string>>? ClientTags { get; init; }
+
+    /// <summary>
+    /// IRC's msgid for what has no room id (private lines, TAGMSG), so a client can reply to it (<c>+draft/reply</c>);
+    /// never one of a room's ids.
+    /// </summary>
+    public string? TagMessageId { get; init; }
+
+    /// <summary>A TAGMSG: tags only, for IRC clients that take client tags (<see cref="Formats.ChatFormatter.TakesClientTags"/>).</summary>
+    public bool IsTagsOnly => Code == TagsOnlyCode;
+
+    /// <summary>The <see cref="Code"/> of a TAGMSG.</summary>
+    public const string TagsOnlyCode = "tagmsg";
 }

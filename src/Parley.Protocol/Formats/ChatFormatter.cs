@@ -31,6 +31,9 @@ public abstract class ChatFormatter
 
     /// <summary>The event as wire bytes, with its line ending.</summary>
     public abstract byte[] Format(ChatEvent chatEvent);
+
+    /// <summary>Whether readers in this format get IRC's client-only tags, and TAGMSG (<see cref="ChatEvent.ClientTags"/>).</summary>
+    public virtual bool TakesClientTags => false;
 }
 
 /// <summary>The line protocol's text format: <c>&lt;alice&gt; hi</c>.</summary>

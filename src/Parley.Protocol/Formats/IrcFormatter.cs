@@ -77,16 +77,32 @@ public sealed class IrcFormatter : ChatFormatter
         {
             (tags ??= []).Add(new("msgid", MessageId(e.Room, id)));
         }
+        else if (MessageTags && e.TagMessageId is { } tagMessageId)
+        {
+            (tags ??= []).Add(new("msgid", tagMessageId));
+        }
+
+        if (MessageTags && e.ClientTags is { } clientTags)
+        {
+            (tags ??= []).AddRange(clientTags);
+        }
 
         return tags;
     }
 
     public override byte[] Format(ChatEvent chatEvent) => Format(chatEvent, TagsOf(chatEvent));
 
+    public override bool TakesClientTags => MessageTags;
+
     /// <summary>The event with the tags given (a front end adds <c>batch</c> to a history page).</summary>
     public byte[] Format(ChatEvent e, IReadOnlyList<KeyValuePair<string, string>>? tags)
     {
         string from = e.From.Length > 0 ? Prefix(e.From) : ServerName;
+        if (e.IsTagsOnly)
+        {
+            return IrcMessage.Format(tags, from, "TAGMSG", e.Room.Length > 0 ? Channel(e.Room) : e.To ?? "*");
+        }
+
         return e.Type switch
         {
             ChatEventType.Message => IrcMessage.Format(tags, from, Verb(e), Channel(e.Room), Replayed(e, e.Text)),

@@ -99,7 +99,12 @@ internal sealed partial class ChatHub
             return false;
         }
 
-        member.Send(new OutboundMessage(line));
+        // A TAGMSG reaches only a reader that can show its tags; to anyone else it is nothing, not an error.
+        if (!line.IsTagsOnly || member.Format.TakesClientTags)
+        {
+            member.Send(new OutboundMessage(line));
+        }
+
         return true;
     }
 
@@ -194,7 +199,8 @@ internal sealed partial class ChatHub
         {
             // An IRC client that asked for echo-message gets its own lines back, with their ids, in the room's order.
             if ((recipient.Id != except || (echo && recipient.EchoesOwnLines))
-                && (!renamed || !recipient.HearsRenameOnce || recipient.IsFirstToHear(message.Event!)))
+                && (!renamed || !recipient.HearsRenameOnce || recipient.IsFirstToHear(message.Event!))
+                && (message.Event is not { IsTagsOnly: true } || recipient.Format.TakesClientTags))
             {
                 queued += recipient.Deliver(message, out bool behind);
                 if (behind)

@@ -262,7 +262,8 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     /// control that makes a publisher's reader, and through TCP the publisher, slow down.
     /// </summary>
     /// <param name="code">Set on each line (<see cref="ChatEvent.Code"/>): <c>notice</c> for IRC's NOTICE, a message to every other front end.</param>
-    public async ValueTask<ChatResult> PublishAsync(ChatMember member, ChatRoom room, ChatEventType type, IReadOnlyList<string> texts, string? code = null)
+    /// <param name="clientTags">IRC's client-only tags on each line, for the IRC clients that take them.</param>
+    public async ValueTask<ChatResult> PublishAsync(ChatMember member, ChatRoom room, ChatEventType type, IReadOnlyList<string> texts, string? code = null, IReadOnlyList<KeyValuePair<string, string>>? clientTags = null)
     {
         if (texts.Count == 0)
         {
@@ -273,7 +274,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         var lines = new ChatEvent[texts.Count];
         for (int i = 0; i < lines.Length; i++)
         {
-            lines[i] = new ChatEvent(type, now) { Room = room.Name, From = member.Name, Text = texts[i], Code = code };
+            lines[i] = new ChatEvent(type, now) { Room = room.Name, From = member.Name, Text = texts[i], Code = code, ClientTags = clientTags };
         }
 
         if (await PublishLinesAsync(room, lines, member.Id) is { IsOk: false } failed)
@@ -348,8 +349,35 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         }
     }
 
+    /// <summary>
+    /// IRC's TAGMSG to a room: client tags and no text, delivered at once to the members here whose format takes
+    /// client tags (IRC with message-tags), the sender too when it echoes its own lines. It has no room id, is not
+    /// kept in history and does not cross nodes: a reaction or a typing notice, not a line of the conversation.
+    /// </summary>
+    public ChatResult PublishTags(ChatMember member, ChatRoom room, IReadOnlyList<KeyValuePair<string, string>> clientTags)
+    {
+        var line = new ChatEvent(ChatEventType.Message, Now)
+        {
+            Room = room.Name,
+            From = member.Name,
+            Code = ChatEvent.TagsOnlyCode,
+            ClientTags = clientTags,
+            TagMessageId = NewTagMessageId(),
+        };
+        lock (room.DeliveryGate)
+        {
+            Deliver(room, new OutboundMessage(line), except: member.Id, echo: true);
+        }
+
+        EnforceBudget();
+        return ChatResult.Ok;
+    }
+
+    // A TAGMSG's msgid: never one of a room's ids ("dev:42"), and unique without a sequence to keep.
+    private static string NewTagMessageId() => "t" + Guid.NewGuid().ToString("N");
+
     /// <summary>A private line to one user, wherever they are.</summary>
-    public async ValueTask<ChatResult> SendPrivateAsync(ChatMember from, string toName, string text, string? code = null, CancellationToken cancellation = default)
+    public async ValueTask<ChatResult> SendPrivateAsync(ChatMember from, string toName, string text, string? code = null, IReadOnlyList<KeyValuePair<string, string>>? clientTags = null, CancellationToken cancellation = default)
     {
         try
         {
@@ -358,7 +386,15 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
                 return ChatResult.Fail(ChatError.NoSuchUser, toName);
             }
 
-            var line = new ChatEvent(ChatEventType.Private, Now) { From = from.Name, To = toName, Text = text, Code = code };
+            var line = new ChatEvent(ChatEventType.Private, Now)
+            {
+                From = from.Name,
+                To = toName,
+                Text = text,
+                Code = code,
+                ClientTags = clientTags,
+                TagMessageId = NewTagMessageId(),
+            };
             return await _bus.SendPrivateAsync(to, line) ? ChatResult.Ok : ChatResult.Fail(ChatError.NoSuchUser, toName);
         }
         catch (BusUnavailableException ex)

@@ -34,7 +34,7 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
 
     /// <summary>Lines of text to a room; the first one introduces a guest.</summary>
     /// <param name="code"><c>notice</c> for IRC's NOTICE (see <see cref="ChatHub.PublishAsync"/>).</param>
-    public async ValueTask<ChatResult> SayAsync(ChatRoom room, IReadOnlyList<string> texts, string? code = null)
+    public async ValueTask<ChatResult> SayAsync(ChatRoom room, IReadOnlyList<string> texts, string? code = null, IReadOnlyList<KeyValuePair<string, string>>? clientTags = null)
     {
         // A channel operator may have put the member out of its current room.
         if (Member.RoomByKey(room.Key) is null)
@@ -43,7 +43,7 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
         }
 
         await hub.IntroduceAsync(Member);
-        return await hub.PublishAsync(Member, room, ChatEventType.Message, texts, code);
+        return await hub.PublishAsync(Member, room, ChatEventType.Message, texts, code, clientTags);
     }
 
     public async ValueTask<ChatResult> ActAsync(ChatRoom room, string text)
@@ -141,14 +141,30 @@ internal sealed class ChatSession(ChatHub hub, ChatMember member, ServerOptions 
     }
 
     /// <summary>A private line to one user, wherever they are.</summary>
-    public async ValueTask<ChatResult> MessageAsync(string to, string text, string? code = null)
+    public async ValueTask<ChatResult> MessageAsync(string to, string text, string? code = null, IReadOnlyList<KeyValuePair<string, string>>? clientTags = null)
     {
         if (to.Length == 0 || text.Length == 0)
         {
             return ChatResult.Fail(ChatError.MissingArgument, "msg");
         }
 
-        return await hub.SendPrivateAsync(Member, to, text, code);
+        return await hub.SendPrivateAsync(Member, to, text, code, clientTags);
+    }
+
+    /// <summary>IRC's TAGMSG: client tags without text, to a room the member is in or to one user.</summary>
+    public async ValueTask<ChatResult> TagAsync(string target, IReadOnlyList<KeyValuePair<string, string>> clientTags)
+    {
+        if (!target.StartsWith('#'))
+        {
+            return await hub.SendPrivateAsync(Member, target, string.Empty, ChatEvent.TagsOnlyCode, clientTags);
+        }
+
+        if (Member.RoomByKey(ChatNames.Key(target[1..])) is not { } room)
+        {
+            return FindRoom(target) is null ? ChatResult.Fail(ChatError.InvalidRoom, target) : ChatResult.Fail(ChatError.NotInRoom, target);
+        }
+
+        return hub.PublishTags(Member, room, clientTags);
     }
 
     public ChatEvent Who(ChatRoom room) => hub.Who(room);

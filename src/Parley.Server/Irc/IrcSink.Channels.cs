@@ -221,7 +221,8 @@ internal sealed partial class IrcSink
             return;
         }
 
-        if (!notice && !action && targets.Length == 1 && targets[0].StartsWith('#')
+        var clientTags = ClientTagsOf(message);
+        if (!notice && !action && clientTags is null && targets.Length == 1 && targets[0].StartsWith('#')
             && Member.RoomByKey(ChatNames.Key(targets[0][1..])) is { } sameRoom)
         {
             await HoldForRunAsync(sameRoom, text);
@@ -232,8 +233,8 @@ internal sealed partial class IrcSink
         foreach (string target in targets)
         {
             var result = target.StartsWith('#')
-                ? await SayToRoomAsync(target, text, action, notice)
-                : await SayPrivatelyAsync(target, text, action, notice);
+                ? await SayToRoomAsync(target, text, action, notice, clientTags)
+                : await SayPrivatelyAsync(target, text, action, notice, clientTags);
             if (!notice)
             {
                 Reply(result, command, target);
@@ -272,7 +273,7 @@ internal sealed partial class IrcSink
         Reply(await session.SayAsync(room, texts), "PRIVMSG", IrcFormatter.Channel(room.Name));
     }
 
-    private async ValueTask<ChatResult> SayToRoomAsync(string channel, string text, bool action, bool notice)
+    private async ValueTask<ChatResult> SayToRoomAsync(string channel, string text, bool action, bool notice, IReadOnlyList<KeyValuePair<string, string>>? clientTags)
     {
         if (Member.RoomByKey(ChatNames.Key(channel[1..])) is not { } room)
         {
@@ -281,16 +282,16 @@ internal sealed partial class IrcSink
                 : ChatResult.Fail(ChatError.NotInRoom, channel);
         }
 
-        return action ? await session.ActAsync(room, text) : await session.SayAsync(room, [text], notice ? IrcFormatter.NoticeCode : null);
+        return action ? await session.ActAsync(room, text) : await session.SayAsync(room, [text], notice ? IrcFormatter.NoticeCode : null, clientTags);
     }
 
     // A private line has no action kind: a /me travels as "/me text", which the line protocol shows as it is and IRC
     // turns back into an ACTION.
-    private async ValueTask<ChatResult> SayPrivatelyAsync(string nick, string text, bool action, bool notice)
+    private async ValueTask<ChatResult> SayPrivatelyAsync(string nick, string text, bool action, bool notice, IReadOnlyList<KeyValuePair<string, string>>? clientTags)
     {
         string line = action ? "/me " + text : text;
         string? code = notice ? IrcFormatter.NoticeCode : null;
-        var result = await session.MessageAsync(nick, line, code);
+        var result = await session.MessageAsync(nick, line, code, clientTags);
         if (result.IsOk && !notice && session.FindLocal(nick)?.AwayMessage is { } away)
         {
             Numeric("301", nick, away);
@@ -298,10 +299,53 @@ internal sealed partial class IrcSink
 
         if (result.IsOk && Has("echo-message"))
         {
-            Send(new ChatEvent(ChatEventType.Private, DateTimeOffset.UtcNow) { From = Member.Name, To = nick, Text = line, Code = code });
+            Send(new ChatEvent(ChatEventType.Private, DateTimeOffset.UtcNow) { From = Member.Name, To = nick, Text = line, Code = code, ClientTags = clientTags });
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// TAGMSG (IRCv3 message-tags): client-only tags without text, to a channel or a nick, for the IRC clients that
+    /// take client tags; the others, and line and web users, never see it.
+    /// </summary>
+    private async ValueTask TagAsync(IrcMessage message)
+    {
+        if (message.Parameters.Count == 0 || message[0].Length == 0)
+        {
+            Numeric("411", "No recipient given (TAGMSG)");
+            return;
+        }
+
+        var clientTags = ClientTagsOf(message);
+        if (clientTags is null)
+        {
+            return; // nothing to relay: a TAGMSG is its tags
+        }
+
+        string target = message[0];
+        var result = await session.TagAsync(target, clientTags);
+        if (result.IsOk && !target.StartsWith('#') && Has("echo-message") && Has("message-tags"))
+        {
+            Send(new ChatEvent(ChatEventType.Private, DateTimeOffset.UtcNow) { From = Member.Name, To = target, Code = ChatEvent.TagsOnlyCode, ClientTags = clientTags });
+        }
+
+        Reply(result, "TAGMSG", target);
+    }
+
+    // The client-only tags ("+name") of a message, in the order sent; the others are the server's to set, never relayed.
+    private static List<KeyValuePair<string, string>>? ClientTagsOf(IrcMessage message)
+    {
+        List<KeyValuePair<string, string>>? tags = null;
+        foreach (var tag in message.Tags)
+        {
+            if (tag.Key.StartsWith('+'))
+            {
+                (tags ??= []).Add(tag);
+            }
+        }
+
+        return tags;
     }
 
     private async ValueTask TopicAsync(IrcMessage message)

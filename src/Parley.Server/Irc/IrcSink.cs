@@ -146,6 +146,7 @@ internal sealed partial class IrcSink(ChatSession session, ServerOptions options
             case "PART": await PartAsync(message); break;
             case "PRIVMSG": await SayAsync(message, notice: false); break;
             case "NOTICE": await SayAsync(message, notice: true); break;
+            case "TAGMSG": await TagAsync(message); break;
             case "TOPIC": await TopicAsync(message); break;
             case "NAMES": Names(message); break;
             case "WHO": await WhoAsync(message); break;
