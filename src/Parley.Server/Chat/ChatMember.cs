@@ -25,7 +25,6 @@ internal sealed class ChatMember : IDisposable
     private volatile ChatFormatter _format = TextFormatter.Instance;
     private string _cutOffReason = string.Empty;
     private ChatRoom[] _rooms = [];
-    private System.IO.Pipelines.PipeReader? _reader;
     private double _allowanceSeconds;
     private long _allowanceAt;
     private long _behindSince;
@@ -115,21 +114,6 @@ internal sealed class ChatMember : IDisposable
     public CancellationToken CutOffToken => _cutOff.Token;
 
     public string CutOffReason => Volatile.Read(ref _cutOffReason);
-
-    /// <summary>
-    /// The reader waits on <paramref name="input"/> without a registration on <see cref="CutOffToken"/>; a cut-off
-    /// cancels its pending read once the token is cancelled. Set before the reader starts.
-    /// </summary>
-    public void WakeOnCutOff(System.IO.Pipelines.PipeReader input)
-    {
-        // A full fence each side: either this sees the token cancelled, or End (which cancels it before looking for a
-        // reader) sees the reader.
-        Interlocked.Exchange(ref _reader, input);
-        if (_cutOff.Token.IsCancellationRequested)
-        {
-            input.CancelPendingRead();
-        }
-    }
 
     public bool IsCutOff => CutOffReason.Length > 0;
 
@@ -305,16 +289,10 @@ internal sealed class ChatMember : IDisposable
         {
             // CancelAsync: the reader's cancellation callbacks must not run on the thread of whoever is broadcasting.
             _ = _cutOff.CancelAsync();
-            // The token is cancelled by now (CancelAsync sets it before it returns); the reader sees it when woken.
-            Volatile.Read(ref _reader)?.CancelPendingRead();
         }
         catch (ObjectDisposedException)
         {
             // The connection already ended on its own.
-        }
-        catch (InvalidOperationException)
-        {
-            // The reader already completed its input: it is not waiting on it any more.
         }
     }
 

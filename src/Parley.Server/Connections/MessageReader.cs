@@ -47,12 +47,7 @@ internal static class MessageReader
     /// Reads until the peer closes, the sink says stop, or <paramref name="cancellation"/> fires. With an idle
     /// timeout, a peer that sends nothing for that long ends the loop with <see cref="IdleTimeoutException"/>.
     /// </summary>
-    /// <param name="cancelledThroughInput">
-    /// True when whoever cancels <paramref name="cancellation"/> then calls <see cref="PipeReader.CancelPendingRead"/>:
-    /// reads then wait without a registration on the token, which an idle connection would hold for as long as it
-    /// waits (a callback node, and the source's registration table, about 140 B).
-    /// </param>
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, TokenBucket? rate = null, TimeSpan lineTimeout = default, ReadDeadlines? deadlines = null, bool cancelledThroughInput = false)
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, TokenBucket? rate = null, TimeSpan lineTimeout = default, ReadDeadlines? deadlines = null)
     {
         var lines = new LineReader(maxLineBytes);
         bool timed = idleTimeout > TimeSpan.Zero || (lineTimeout > TimeSpan.Zero && framing == Framing.Line);
@@ -83,13 +78,7 @@ internal static class MessageReader
                 }
             }
 
-            var result = await (cancelledThroughInput ? input.ReadAsync() : input.ReadAsync(cancellation));
-            if (result.IsCanceled && cancelledThroughInput && cancellation.IsCancellationRequested)
-            {
-                input.AdvanceTo(result.Buffer.Start);
-                throw new OperationCanceledException(cancellation);
-            }
-
+            var result = await input.ReadAsync(cancellation);
             if (deadline is not null)
             {
                 if (result.IsCanceled && deadline.HasExpired)

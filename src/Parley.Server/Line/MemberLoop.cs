@@ -38,8 +38,7 @@ internal static class MemberLoop
             // so a reader listening to the stopping token itself could close its queue before the notice was in it.
             await sink.StartAsync();
             var rate = options.RateLimit > 0 ? new TokenBucket(options.RateLimit, options.RateBurst, TimeProvider.System) : null;
-            member.WakeOnCutOff(input);
-            await MessageReader.RunAsync(input, framing, maxMessageBytes, sink, member.CutOffToken, options.IdleTimeout, rate, options.LineTimeout, deadlines, cancelledThroughInput: true);
+            await MessageReader.RunAsync(input, framing, maxMessageBytes, sink, member.CutOffToken, options.IdleTimeout, rate, options.LineTimeout, deadlines);
         }
         catch (PeerTimeoutException timeout)
         {
