@@ -1,4 +1,3 @@
-using System.Text;
 using Parley.Server.Hosting;
 using Parley.Testing;
 
@@ -25,23 +24,10 @@ public class IrcChannelTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private async Task<LineClient> RegisterAsync(string nick, string caps = "")
-    {
-        var client = await LineClient.ConnectAsync(_server.EndPointOf(ServiceKind.Irc));
-        await SendAsync(client, "CAP LS 302", $"NICK {nick}", $"USER {nick} 0 * :{nick} the tester");
-        if (caps.Length > 0)
-        {
-            await SendAsync(client, $"CAP REQ :{caps}");
-            await client.ExpectLineAsync(line => line.StartsWith($":{Name} CAP {nick} ACK ", StringComparison.Ordinal) && line.EndsWith(caps, StringComparison.Ordinal), "CAP ACK");
-        }
+    private Task<LineClient> RegisterAsync(string nick, string caps = "") =>
+        IrcTestClient.RegisterAsync(_server.EndPointOf(ServiceKind.Irc), Name, nick, caps);
 
-        await SendAsync(client, "CAP END");
-        await client.ExpectLineAsync(line => line.StartsWith($":{Name} 376 {nick} ", StringComparison.Ordinal), "the end of the MOTD");
-        return client;
-    }
-
-    private static Task SendAsync(LineClient client, params string[] lines) =>
-        client.SendAsync(Encoding.UTF8.GetBytes(string.Concat(lines.Select(line => line + "\r\n"))));
+    private static Task SendAsync(LineClient client, params string[] lines) => IrcTestClient.SendAsync(client, lines);
 
     // The names of a 353 line, after "= #chan " (with a ':' when there are several, or the first starts with one).
     private static async Task<string[]> ExpectNamesAsync(LineClient client, string nick, string channel)

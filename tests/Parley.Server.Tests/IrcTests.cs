@@ -1,4 +1,3 @@
-using System.Text;
 using Parley.Server.Hosting;
 using Parley.Testing;
 
@@ -13,23 +12,10 @@ public class IrcTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _server.DisposeAsync();
 
-    private async Task<LineClient> RegisterAsync(string nick, string caps = "")
-    {
-        var client = await LineClient.ConnectAsync(_server.EndPointOf(ServiceKind.Irc));
-        await SendAsync(client, "CAP LS 302", $"NICK {nick}", $"USER {nick} 0 * :{nick} the tester");
-        if (caps.Length > 0)
-        {
-            await SendAsync(client, $"CAP REQ :{caps}");
-            await client.ExpectLineAsync($":parley CAP {nick} ACK :{caps}");
-        }
+    private Task<LineClient> RegisterAsync(string nick, string caps = "") =>
+        IrcTestClient.RegisterAsync(_server.EndPointOf(ServiceKind.Irc), "parley", nick, caps);
 
-        await SendAsync(client, "CAP END");
-        await client.ExpectLineAsync(line => line.StartsWith($":parley 376 {nick} ", StringComparison.Ordinal), "the end of the MOTD");
-        return client;
-    }
-
-    private static Task SendAsync(LineClient client, params string[] lines) =>
-        client.SendAsync(Encoding.UTF8.GetBytes(string.Concat(lines.Select(line => line + "\r\n"))));
+    private static Task SendAsync(LineClient client, params string[] lines) => IrcTestClient.SendAsync(client, lines);
 
     [Fact]
     public async Task RegistrationNegotiatesCapabilitiesAndWelcomesWithIsupport()

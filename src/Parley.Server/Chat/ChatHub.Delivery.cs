@@ -195,12 +195,13 @@ internal sealed partial class ChatHub
     private void Deliver(ChatRoom room, OutboundMessage message, MemberRef except, bool echo = false, bool renamed = false)
     {
         long queued = 0;
+        bool tagsOnly = message.Event is { IsTagsOnly: true };
         foreach (var recipient in room.LocalMembers)
         {
             // An IRC client that asked for echo-message gets its own lines back, with their ids, in the room's order.
             if ((recipient.Id != except || (echo && recipient.EchoesOwnLines))
                 && (!renamed || !recipient.HearsRenameOnce || recipient.IsFirstToHear(message.Event!))
-                && (message.Event is not { IsTagsOnly: true } || recipient.Format.TakesClientTags))
+                && (!tagsOnly || recipient.Format.TakesClientTags))
             {
                 queued += recipient.Deliver(message, out bool behind);
                 if (behind)
