@@ -1,4 +1,5 @@
 using Microsoft.Data.Sqlite;
+using Parley.Protocol.Chat;
 using Parley.Server.History;
 using Parley.Testing;
 using static Parley.Server.Tests.HistoryLines;
@@ -92,5 +93,63 @@ public sealed class HistoryStoreTests : IDisposable
         Assert.Equal("/home/u/.local/share/parley/history.db", HistoryLocation.Default(null, null, "/home/u"));
         Assert.Equal("/home/u/.local/share/parley/history.db", HistoryLocation.Default(null, "relative/ignored", "/home/u"));
         Assert.Throws<HistoryUnavailableException>(() => HistoryLocation.Default(null, null, ""));
+    }
+    [Fact]
+    public async Task LinesThatReachTheWriterLateAreReadInIdOrder()
+    {
+        // Two publishers in one room: ids 5 and 6 were given before 7 to 10 but appended after them, with a write
+        // in between. Every page must still be in id order, with each line once.
+        await using var history = await OpenSqliteAsync(_directory.File());
+        foreach (long id in (long[])[1, 2, 3, 4, 7, 8, 9, 10])
+        {
+            history.Append("dev", Message("dev", id));
+        }
+
+        await history.FlushAsync().DefaultTimeout();
+        history.Append("dev", Message("dev", 6));
+        history.Append("dev", Message("dev", 5));
+        await history.FlushAsync().DefaultTimeout();
+        history.Append("dev", Message("dev", 11));
+        await history.FlushAsync().DefaultTimeout();
+
+        Assert.Equal(Range(1, 11), Ids(await history.ReadAsync("dev", HistoryQuery.Latest(100)).DefaultTimeout()));
+        Assert.Equal(Range(5, 7), Ids(await history.ReadAsync("dev", new HistoryQuery(HistoryDirection.Before, 8, 3)).DefaultTimeout()));
+        Assert.Equal(Range(5, 7), Ids(await history.ReadAsync("dev", new HistoryQuery(HistoryDirection.After, 4, 3)).DefaultTimeout()));
+        Assert.Equal(Range(9, 11), Ids(await history.ReadAsync("dev", HistoryQuery.Latest(3)).DefaultTimeout()));
+        Assert.Equal(new HistoryStats(1, 11), await history.StatsAsync().DefaultTimeout());
+    }
+
+    [Fact]
+    public async Task AFileOfTheOneRowALineSchemaIsReadAfterItsUpgrade()
+    {
+        string path = _directory.File();
+        await using (var old = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await old.OpenAsync();
+            await using var create = old.CreateCommand();
+            create.CommandText = """
+                CREATE TABLE lines (room TEXT NOT NULL, id INTEGER NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL,
+                    "from" TEXT NOT NULL, text TEXT NOT NULL, room_name TEXT NOT NULL, PRIMARY KEY (room, id)) WITHOUT ROWID;
+                CREATE TABLE rooms (room TEXT NOT NULL PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE topics (room TEXT NOT NULL PRIMARY KEY, id INTEGER, type TEXT NOT NULL, ts INTEGER NOT NULL,
+                    "from" TEXT NOT NULL, text TEXT NOT NULL, room_name TEXT NOT NULL) WITHOUT ROWID;
+                CREATE TABLE meta (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+                INSERT INTO rooms VALUES ('dev', 300), ('ops', 2);
+                WITH RECURSIVE n(id) AS (SELECT 1 UNION ALL SELECT id + 1 FROM n WHERE id < 300)
+                INSERT INTO lines SELECT 'dev', id, CASE WHEN id = 7 THEN 'action' ELSE 'message' END, 1764445212345 + id,
+                    'alice', 'line ' || id || ' in Dev', 'Dev' FROM n;
+                INSERT INTO lines VALUES ('ops', 1, 'message', 1764445212345, 'bob', 'hé ✓', 'ops'), ('ops', 2, 'message', 1764445212346, 'bob', '', 'ops');
+                PRAGMA user_version = 1;
+                """;
+            await create.ExecuteNonQueryAsync();
+        }
+
+        await using var history = await OpenSqliteAsync(path);
+        Assert.Equal(new HistoryStats(2, 302), await history.StatsAsync().DefaultTimeout());
+        Assert.Equal(Range(1, 300), Ids(await history.ReadAsync("dev", new HistoryQuery(HistoryDirection.After, 0, 500)).DefaultTimeout()));
+        var seventh = (await history.ReadAsync("dev", new HistoryQuery(HistoryDirection.Before, 8, 1)).DefaultTimeout()).Single();
+        Assert.Equal((ChatEventType.Action, "alice", "line 7 in Dev", "Dev", 1764445212352L), (seventh.Type, seventh.From, seventh.Text, seventh.Room, seventh.Timestamp.ToUnixTimeMilliseconds()));
+        Assert.Equal(["hé ✓", ""], (await history.ReadAsync("ops", HistoryQuery.Latest(10)).DefaultTimeout()).Select(line => line.Text));
+        Assert.Equal(300, await history.LastIdAsync("dev").DefaultTimeout());
     }
 }

@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Parley.Protocol.Chat;
@@ -7,9 +8,6 @@ namespace Parley.Server.History;
 
 internal sealed partial class SqliteRoomHistory
 {
-    // Ids a prune deletes in one transaction: a few ms of the write lock, so batches of new lines are not held up.
-    private const long PruneChunkIds = 5_000;
-
     private static readonly KeyValuePair<string, object?> WriteErrorTag = new("reason", "write_error");
 
     private enum WriteKind
@@ -202,12 +200,23 @@ internal sealed partial class SqliteRoomHistory
         }
 
         int lines = 0;
+        var roomLines = new Dictionary<RoomState, List<ChatEvent>>();
         foreach (var item in batch)
         {
             if (item.Kind == WriteKind.Line)
             {
                 lines++;
-                rooms[item.Room!] = rooms.GetValueOrDefault(item.Room!) + (item.Line!.Id is null ? 0 : 1);
+                bool numbered = item.Line!.Id is not null;
+                rooms[item.Room!] = rooms.GetValueOrDefault(item.Room!) + (numbered ? 1 : 0);
+                if (numbered)
+                {
+                    if (!roomLines.TryGetValue(item.Room!, out var list))
+                    {
+                        roomLines[item.Room!] = list = [];
+                    }
+
+                    list.Add(item.Line);
+                }
             }
         }
 
@@ -217,6 +226,7 @@ internal sealed partial class SqliteRoomHistory
         }
 
         bool written = false;
+        var writtenThrough = new List<(RoomState Room, long Id)>(roomLines.Count);
         try
         {
             using (var transaction = statements.Connection.BeginTransaction())
@@ -224,13 +234,16 @@ internal sealed partial class SqliteRoomHistory
                 statements.Use(transaction);
                 foreach (var item in batch)
                 {
-                    if (item.Kind == WriteKind.Line)
+                    if (item.Kind == WriteKind.Line && item.Line!.Type == ChatEventType.Topic)
                     {
-                        statements.Write(item.Room!.Key, item.Line!);
+                        statements.WriteTopic(item.Room!.Key, item.Line);
                     }
                 }
 
-                statements.FinishLines();
+                foreach (var (room, list) in roomLines)
+                {
+                    writtenThrough.Add((room, statements.WriteLines(room, list)));
+                }
 
                 foreach (var room in rooms.Keys)
                 {
@@ -247,6 +260,11 @@ internal sealed partial class SqliteRoomHistory
                 }
 
                 transaction.Commit();
+            }
+
+            foreach (var (room, id) in writtenThrough)
+            {
+                room.WrittenThrough = id;
             }
 
             written = true;
@@ -329,8 +347,7 @@ internal sealed partial class SqliteRoomHistory
     /// <summary>
     /// Deletes one chunk of one room's expired lines: those more than <c>keep</c> ids below the room's newest, and
     /// those older than <c>days</c>. Ids are dense within a room (one per line), so "more than keep ids below" keeps the
-    /// newest keep lines; where ids have gaps it keeps fewer, never more. Both searches ride the (room, id) key, so a
-    /// step costs what it deletes, with no index on ts to slow every insert. False when the run is over.
+    /// newest keep lines; where ids have gaps it keeps fewer, never more. False when the run is over.
     /// </summary>
     private bool PruneStep(WriteStatements statements, PruneRun run)
     {
@@ -338,15 +355,14 @@ internal sealed partial class SqliteRoomHistory
         {
             try
             {
-                var oldest = statements.Oldest(room);
-                if (oldest is var (minId, minTs, maxId)
-                    && ((_keep > 0 && minId <= maxId - _keep) || minTs < run.CutoffMs))
+                var (deleted, more) = statements.Prune(room, _keep, run.CutoffMs);
+                run.Deleted += deleted;
+                if (more)
                 {
-                    run.Deleted += statements.Prune(room, minId, minId + PruneChunkIds, _keep > 0 ? maxId - _keep : long.MinValue, run.CutoffMs);
                     return true;
                 }
             }
-            catch (Exception exception) when (exception is SqliteException or InvalidOperationException)
+            catch (Exception exception) when (exception is SqliteException or InvalidOperationException or InvalidDataException)
             {
                 HistoryLog.PruneFailed(_logger, exception, _path);
             }
@@ -384,50 +400,91 @@ internal sealed partial class SqliteRoomHistory
     /// <summary>The writer's statements, prepared once on its connection.</summary>
     private sealed class WriteStatements : IDisposable
     {
-        private readonly SqliteLineInserter _lines;
+        // Blocks a prune step deletes or rewrites in one transaction: a few ms of the write lock, so batches of new
+        // lines are not held up.
+        private const int PruneChunkBlocks = 32;
+
+        private static readonly Comparison<ChatEvent> ById = static (a, b) => a.Id!.Value.CompareTo(b.Id!.Value);
+
+        private readonly SqliteBlockInserter _blocks;
         private readonly SqliteCommand _topic;
         private readonly SqliteCommand _highWater;
-        private readonly SqliteCommand _oldest;
-        private readonly SqliteCommand _prune;
+        private readonly SqliteCommand _newestId;
+        private readonly SqliteCommand _blocksFrom;
+        private readonly SqliteCommand _deleteFrom;
+        private readonly SqliteCommand _oldestBlocks;
+        private readonly SqliteCommand _block;
+        private readonly SqliteCommand _deleteRange;
 
         public WriteStatements(SqliteConnection connection)
         {
             Connection = connection;
-            _lines = new SqliteLineInserter(connection);
+            _blocks = new SqliteBlockInserter(connection);
             _topic = Create(connection, "INSERT OR REPLACE INTO topics (room, id, type, ts, \"from\", text, room_name) VALUES ($room, $id, $type, $ts, $from, $text, $name)",
                 "$room", "$id", "$type", "$ts", "$from", "$text", "$name");
             _highWater = Create(connection, "INSERT INTO rooms (room, last_id) VALUES ($room, $id) ON CONFLICT (room) DO UPDATE SET last_id = max(last_id, excluded.last_id)",
                 "$room", "$id");
-            _oldest = Create(connection, "SELECT id, ts, (SELECT max(id) FROM lines WHERE room = $room) FROM lines WHERE room = $room ORDER BY id LIMIT 1", "$room");
-            _prune = Create(connection, "DELETE FROM lines WHERE room = $room AND id >= $from AND id < $to AND (id <= $keepBelow OR ts < $cutoff)",
-                "$room", "$from", "$to", "$keepBelow", "$cutoff");
+            _newestId = Create(connection, "SELECT last_id FROM blocks WHERE room = $room ORDER BY first_id DESC LIMIT 1", "$room");
+            _blocksFrom = Create(connection, "SELECT first_id, data FROM blocks WHERE room = $room AND first_id >= coalesce((SELECT max(first_id) FROM blocks WHERE room = $room AND first_id <= $id), 0) ORDER BY first_id",
+                "$room", "$id");
+            _deleteFrom = Create(connection, "DELETE FROM blocks WHERE room = $room AND first_id >= $from", "$room", "$from");
+            _oldestBlocks = Create(connection, "SELECT first_id, last_id, lines, min_ts, max_ts FROM blocks WHERE room = $room ORDER BY first_id LIMIT $limit", "$room", "$limit");
+            _block = Create(connection, "SELECT data FROM blocks WHERE room = $room AND first_id = $first", "$room", "$first");
+            _deleteRange = Create(connection, "DELETE FROM blocks WHERE room = $room AND first_id >= $from AND first_id <= $to", "$room", "$from", "$to");
         }
 
         public SqliteConnection Connection { get; }
 
-        public void Use(SqliteTransaction transaction)
+        public void Use(SqliteTransaction? transaction)
         {
-            _lines.Clear(); // rows of a batch that failed half-way
-            _topic.Transaction = transaction;
-            _highWater.Transaction = transaction;
-        }
-
-        public void Write(string roomKey, ChatEvent line)
-        {
-            if (line.Id is not null)
+            foreach (var command in (ReadOnlySpan<SqliteCommand>)[_topic, _highWater, _newestId, _blocksFrom, _deleteFrom, _oldestBlocks, _block, _deleteRange])
             {
-                _lines.Add(roomKey, line);
-            }
-
-            if (line.Type == ChatEventType.Topic)
-            {
-                Bind(_topic, roomKey, line);
-                _topic.ExecuteNonQuery();
+                command.Transaction = transaction;
             }
         }
 
-        /// <summary>Writes the lines <see cref="Write"/> still holds; before the commit.</summary>
-        public void FinishLines() => _lines.Flush();
+        public void WriteTopic(string roomKey, ChatEvent line)
+        {
+            var parameters = _topic.Parameters;
+            parameters[0].Value = roomKey;
+            parameters[1].Value = line.Id is long id ? id : DBNull.Value;
+            parameters[2].Value = ChatEventFormatter.TypeName(line.Type);
+            parameters[3].Value = line.Timestamp.ToUnixTimeMilliseconds();
+            parameters[4].Value = line.From;
+            parameters[5].Value = line.Text;
+            parameters[6].Value = line.Room;
+            _topic.ExecuteNonQuery();
+        }
+
+        /// <summary>
+        /// Writes a batch's lines of one room (numbered, in any order) as blocks after the room's last block; returns the
+        /// highest id now written. A line that reaches the writer after higher ids of its room were written (two
+        /// publishers, and a batch boundary between their lines) is merged into the blocks it falls among, which are
+        /// written again, so that a room's blocks never overlap and a page can stop at the first blocks it reads.
+        /// </summary>
+        public long WriteLines(RoomState room, List<ChatEvent> lines)
+        {
+            if (!InIdOrder(lines))
+            {
+                lines.Sort(ById);
+            }
+
+            long writtenThrough = room.WrittenThrough ??= NewestId(room.Key);
+            if (lines[0].Id!.Value <= writtenThrough)
+            {
+                TakeBlocksFrom(room.Key, lines[0].Id!.Value, lines);
+                lines.Sort(ById);
+                RemoveRepeatedIds(lines);
+            }
+
+            var all = CollectionsMarshal.AsSpan(lines);
+            for (int start = 0; start < all.Length; start += HistoryBlock.MaxLines)
+            {
+                _blocks.Insert(room.Key, all.Slice(start, Math.Min(HistoryBlock.MaxLines, all.Length - start)));
+            }
+
+            return Math.Max(writtenThrough, lines[^1].Id!.Value);
+        }
 
         public void RaiseHighWater(string roomKey, long id)
         {
@@ -436,45 +493,146 @@ internal sealed partial class SqliteRoomHistory
             _highWater.ExecuteNonQuery();
         }
 
-        public (long MinId, long MinTs, long MaxId)? Oldest(string roomKey)
+        /// <summary>
+        /// One transaction of retention for one room: deletes its oldest blocks whose lines have all expired, and
+        /// rewrites the first block that has some expired and some not. More is true if expired blocks may remain.
+        /// </summary>
+        public (long Deleted, bool More) Prune(string roomKey, int keep, long cutoffMs)
         {
-            _oldest.Transaction = null;
-            _oldest.Parameters[0].Value = roomKey;
-            using var rows = _oldest.ExecuteReader();
-            return rows.Read() ? (rows.GetInt64(0), rows.GetInt64(1), rows.GetInt64(2)) : null;
-        }
+            using var transaction = Connection.BeginTransaction();
+            Use(transaction);
+            try
+            {
+                long keepBelow = keep > 0 ? NewestId(roomKey) - keep : long.MinValue;
+                long deleted = 0;
+                long? expiredFrom = null, expiredTo = null, straddling = null;
+                int read = 0;
+                _oldestBlocks.Parameters[0].Value = roomKey;
+                _oldestBlocks.Parameters[1].Value = PruneChunkBlocks;
+                using (var rows = _oldestBlocks.ExecuteReader())
+                {
+                    while (rows.Read())
+                    {
+                        read++;
+                        long first = rows.GetInt64(0), last = rows.GetInt64(1), minTs = rows.GetInt64(3), maxTs = rows.GetInt64(4);
+                        if (last <= keepBelow || maxTs < cutoffMs)
+                        {
+                            expiredFrom ??= first;
+                            expiredTo = first;
+                            deleted += rows.GetInt64(2);
+                            continue;
+                        }
 
-        public int Prune(string roomKey, long fromId, long toId, long keepBelow, long cutoffMs)
-        {
-            // One statement outside a transaction is a transaction of its own.
-            _prune.Transaction = null;
-            _prune.Parameters[0].Value = roomKey;
-            _prune.Parameters[1].Value = fromId;
-            _prune.Parameters[2].Value = toId;
-            _prune.Parameters[3].Value = keepBelow;
-            _prune.Parameters[4].Value = cutoffMs;
-            return _prune.ExecuteNonQuery();
+                        if (first <= keepBelow || minTs < cutoffMs)
+                        {
+                            straddling = first;
+                        }
+
+                        break;
+                    }
+                }
+
+                bool more = read == PruneChunkBlocks && expiredTo is not null && straddling is null;
+                if (expiredFrom is long from)
+                {
+                    _deleteRange.Parameters[0].Value = roomKey;
+                    _deleteRange.Parameters[1].Value = from;
+                    _deleteRange.Parameters[2].Value = expiredTo!.Value;
+                    _deleteRange.ExecuteNonQuery();
+                }
+
+                if (straddling is long firstId)
+                {
+                    _block.Parameters[0].Value = roomKey;
+                    _block.Parameters[1].Value = firstId;
+                    var lines = new List<ChatEvent>(HistoryBlock.MaxLines);
+                    HistoryBlock.Decode((byte[])_block.ExecuteScalar()!, firstId, lines);
+                    int before = lines.Count;
+                    lines.RemoveAll(line => line.Id!.Value <= keepBelow || line.Timestamp.ToUnixTimeMilliseconds() < cutoffMs);
+                    deleted += before - lines.Count;
+                    _deleteRange.Parameters[0].Value = roomKey;
+                    _deleteRange.Parameters[1].Value = firstId;
+                    _deleteRange.Parameters[2].Value = firstId;
+                    _deleteRange.ExecuteNonQuery();
+                    if (lines.Count > 0)
+                    {
+                        _blocks.Insert(roomKey, CollectionsMarshal.AsSpan(lines));
+                    }
+                }
+
+                transaction.Commit();
+                return (deleted, more);
+            }
+            finally
+            {
+                Use(null);
+            }
         }
 
         public void Dispose()
         {
-            _lines.Dispose();
-            _topic.Dispose();
-            _highWater.Dispose();
-            _oldest.Dispose();
-            _prune.Dispose();
+            _blocks.Dispose();
+            foreach (var command in (ReadOnlySpan<SqliteCommand>)[_topic, _highWater, _newestId, _blocksFrom, _deleteFrom, _oldestBlocks, _block, _deleteRange])
+            {
+                command.Dispose();
+            }
         }
 
-        private static void Bind(SqliteCommand command, string roomKey, ChatEvent line)
+        private long NewestId(string roomKey)
         {
-            var parameters = command.Parameters;
-            parameters[0].Value = roomKey;
-            parameters[1].Value = line.Id is long id ? id : DBNull.Value;
-            parameters[2].Value = ChatEventFormatter.TypeName(line.Type);
-            parameters[3].Value = line.Timestamp.ToUnixTimeMilliseconds();
-            parameters[4].Value = line.From;
-            parameters[5].Value = line.Text;
-            parameters[6].Value = line.Room;
+            _newestId.Parameters[0].Value = roomKey;
+            return _newestId.ExecuteScalar() is long id ? id : 0;
+        }
+
+        // Adds the lines of the room's blocks from the one holding fromId on to lines, and deletes those blocks.
+        private void TakeBlocksFrom(string roomKey, long fromId, List<ChatEvent> lines)
+        {
+            _blocksFrom.Parameters[0].Value = roomKey;
+            _blocksFrom.Parameters[1].Value = fromId;
+            long? firstTaken = null;
+            using (var rows = _blocksFrom.ExecuteReader())
+            {
+                while (rows.Read())
+                {
+                    long first = rows.GetInt64(0);
+                    firstTaken ??= first;
+                    HistoryBlock.Decode(rows.GetFieldValue<byte[]>(1), first, lines);
+                }
+            }
+
+            if (firstTaken is long from)
+            {
+                _deleteFrom.Parameters[0].Value = roomKey;
+                _deleteFrom.Parameters[1].Value = from;
+                _deleteFrom.ExecuteNonQuery();
+            }
+        }
+
+        private static bool InIdOrder(List<ChatEvent> lines)
+        {
+            for (int i = 1; i < lines.Count; i++)
+            {
+                if (lines[i].Id!.Value <= lines[i - 1].Id!.Value)
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+
+        private static void RemoveRepeatedIds(List<ChatEvent> sorted)
+        {
+            int kept = 0;
+            for (int i = 0; i < sorted.Count; i++)
+            {
+                if (kept == 0 || sorted[i].Id!.Value != sorted[kept - 1].Id!.Value)
+                {
+                    sorted[kept++] = sorted[i];
+                }
+            }
+
+            sorted.RemoveRange(kept, sorted.Count - kept);
         }
 
         private static SqliteCommand Create(SqliteConnection connection, string sql, params string[] parameters)

@@ -187,14 +187,14 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         return ValueTask.FromResult(topic);
     }
 
-    /// <summary>How many rooms (with an id high-water mark) and lines the file holds; counting lines reads the whole index.</summary>
+    /// <summary>How many rooms (with an id high-water mark) and lines the file holds; counting lines reads every block's row.</summary>
     public ValueTask<HistoryStats> StatsAsync(CancellationToken cancellation = default)
     {
         ObjectDisposedException.ThrowIf(_disposed != 0, this);
         var stats = Read(reader =>
         {
             using var command = reader.Connection.CreateCommand();
-            command.CommandText = "SELECT (SELECT count(*) FROM rooms), (SELECT count(*) FROM lines)";
+            command.CommandText = "SELECT (SELECT count(*) FROM rooms), (SELECT coalesce(sum(lines), 0) FROM blocks)";
             using var rows = command.ExecuteReader();
             rows.Read();
             return new HistoryStats(rows.GetInt64(0), rows.GetInt64(1));
@@ -202,6 +202,10 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         return ValueTask.FromResult(stats);
     }
 
+    /// <summary>
+    /// A page from the room's blocks: newest first for Latest and Before, oldest first for After, decoding blocks
+    /// until the page is full. A room's blocks do not overlap, so the first blocks in that order hold the page.
+    /// </summary>
     private static List<ChatEvent> ReadPage(ReadConnection reader, string roomKey, HistoryQuery query)
     {
         var command = query.Direction switch
@@ -217,41 +221,49 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
             command.Parameters["$id"].Value = query.Id;
         }
 
-        command.Parameters["$limit"].Value = query.Limit;
+        bool newestFirst = query.Direction != HistoryDirection.After;
         var page = new List<ChatEvent>(Math.Min(query.Limit, 512));
+        var block = new List<ChatEvent>(HistoryBlock.MaxLines);
         using (var rows = command.ExecuteReader())
         {
-            while (rows.Read())
+            while (page.Count < query.Limit && rows.Read())
             {
-                page.Add(LineOf(rows));
+                block.Clear();
+                HistoryBlock.Decode(rows.GetFieldValue<byte[]>(1), rows.GetInt64(0), block);
+                for (int i = 0; i < block.Count && page.Count < query.Limit; i++)
+                {
+                    var line = block[newestFirst ? block.Count - 1 - i : i];
+                    long id = line.Id!.Value;
+                    if (query.Direction == HistoryDirection.Latest
+                        || (query.Direction == HistoryDirection.Before && id < query.Id)
+                        || (query.Direction == HistoryDirection.After && id > query.Id))
+                    {
+                        page.Add(line);
+                    }
+                }
             }
         }
 
-        // Latest and Before walk the index newest first to stop after Limit rows; the page is oldest first.
-        if (query.Direction != HistoryDirection.After)
+        if (newestFirst)
         {
-            page.Reverse();
+            page.Reverse(); // a page is oldest first
         }
 
         return page;
     }
 
-    private static ChatEvent LineOf(SqliteDataReader rows)
+    /// <summary>A line from the columns <see cref="LineColumns"/>, starting at column <paramref name="offset"/>.</summary>
+    private static ChatEvent LineOf(SqliteDataReader rows, int offset = 0)
     {
         // A type this version does not know (written by a newer one) still shows, as a message.
-        string typeName = rows.GetString(1);
-        var type = typeName switch
+        string typeName = rows.GetString(offset + 1);
+        var type = ChatEventFormatter.TryParseTypeName(typeName, out var known) ? known : ChatEventType.Message;
+        return new ChatEvent(type, DateTimeOffset.FromUnixTimeMilliseconds(rows.GetInt64(offset + 2)))
         {
-            "message" => ChatEventType.Message,
-            "action" => ChatEventType.Action,
-            _ => ChatEventFormatter.TryParseTypeName(typeName, out var known) ? known : ChatEventType.Message,
-        };
-        return new ChatEvent(type, DateTimeOffset.FromUnixTimeMilliseconds(rows.GetInt64(2)))
-        {
-            Id = rows.IsDBNull(0) ? null : rows.GetInt64(0),
-            From = rows.GetString(3),
-            Text = rows.GetString(4),
-            Room = rows.GetString(5),
+            Id = rows.IsDBNull(offset) ? null : rows.GetInt64(offset),
+            From = rows.GetString(offset + 3),
+            Text = rows.GetString(offset + 4),
+            Room = rows.GetString(offset + 5),
             History = true,
         };
     }
@@ -314,7 +326,7 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
             _readers.Add(reader);
             return result;
         }
-        catch (SqliteException exception)
+        catch (Exception exception) when (exception is SqliteException or InvalidDataException)
         {
             reader?.Dispose();
             _available = false;
@@ -333,6 +345,9 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         public long HighWater { get; set; }
 
         public ChatEvent? Topic { get; set; }
+
+        /// <summary>The highest id of the room in the file's blocks, as the writer knows it (null until it looks); the writer's alone.</summary>
+        public long? WrittenThrough { get; set; }
 
         /// <summary>1 once a lost line of the room was reported; the writer sets it back to 0 when it takes up the loss.</summary>
         public int LossReported;
@@ -353,10 +368,11 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
                 mmap.ExecuteNonQuery();
             }
 
-            Latest = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room ORDER BY id DESC LIMIT $limit");
-            Before = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room AND id < $id ORDER BY id DESC LIMIT $limit");
-            After = Prepare($"SELECT {LineColumns} FROM lines WHERE room = $room AND id > $id ORDER BY id LIMIT $limit");
-            LastId = Prepare("SELECT max(coalesce((SELECT last_id FROM rooms WHERE room = $room), 0), coalesce((SELECT max(id) FROM lines WHERE room = $room), 0))");
+            Latest = Prepare("SELECT first_id, data FROM blocks WHERE room = $room ORDER BY first_id DESC");
+            Before = Prepare("SELECT first_id, data FROM blocks WHERE room = $room AND first_id < $id ORDER BY first_id DESC");
+            // From the block that holds $id (the last to start at or below it) on.
+            After = Prepare("SELECT first_id, data FROM blocks WHERE room = $room AND first_id >= coalesce((SELECT max(first_id) FROM blocks WHERE room = $room AND first_id <= $id), 0) ORDER BY first_id");
+            LastId = Prepare("SELECT max(coalesce((SELECT last_id FROM rooms WHERE room = $room), 0), coalesce((SELECT last_id FROM blocks WHERE room = $room ORDER BY first_id DESC LIMIT 1), 0))");
             Topic = Prepare($"SELECT {LineColumns} FROM topics WHERE room = $room");
         }
 
