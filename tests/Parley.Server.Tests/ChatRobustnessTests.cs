@@ -153,8 +153,10 @@ public partial class ChatRobustnessTests : IAsyncLifetime
         await using var stalled = await server.JoinChatAsync("stalled");
 
         // The sender goes at the healthy reader's pace, batch by batch, so only the member that never reads
-        // falls behind. Kernel buffers absorb a few MiB before its backlog grows, hence the generous cap.
-        const int BatchLines = 500;
+        // falls behind. Kernel buffers absorb a few MiB before its backlog grows, hence the generous cap. A batch
+        // (about 16 KB) stays under the behind mark (half the 64 KiB backlog): with 500 lines (39 KB) the healthy
+        // reader was itself behind after every batch, and on a loaded machine its allowance could run out first.
+        const int BatchLines = 200;
         const int MaxLines = 400_000;
         string payload = new('p', 60);
         bool cutOff = false;
