@@ -152,4 +152,22 @@ public sealed class HistoryStoreTests : IDisposable
         Assert.Equal(["hé ✓", ""], (await history.ReadAsync("ops", HistoryQuery.Latest(10)).DefaultTimeout()).Select(line => line.Text));
         Assert.Equal(300, await history.LastIdAsync("dev").DefaultTimeout());
     }
+    [Fact]
+    public async Task ABlockThisVersionCannotReadFailsTheReadNotTheServer()
+    {
+        string path = _directory.File();
+        await using var history = await OpenSqliteAsync(path);
+        history.Append("dev", Message("dev", 1));
+        await history.FlushAsync().DefaultTimeout();
+        await using (var other = new SqliteConnection($"Data Source={path};Pooling=False"))
+        {
+            await other.OpenAsync();
+            await using var damage = other.CreateCommand();
+            damage.CommandText = "UPDATE blocks SET data = x'09ff'";
+            Assert.Equal(1, await damage.ExecuteNonQueryAsync());
+        }
+
+        Assert.Empty(await history.ReadAsync("dev", HistoryQuery.Latest(10)).DefaultTimeout());
+        Assert.False(history.IsAvailable); // members are told history is unavailable rather than shown a silent gap
+    }
 }

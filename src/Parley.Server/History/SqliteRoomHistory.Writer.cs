@@ -275,7 +275,7 @@ internal sealed partial class SqliteRoomHistory
                 HistoryLog.WriteRecovered(_logger, _path);
             }
         }
-        catch (Exception exception) when (exception is SqliteException or IOException or InvalidOperationException)
+        catch (Exception exception) when (exception is SqliteException or IOException or InvalidOperationException or InvalidDataException)
         {
             _available = false;
             ParleyMetrics.HistoryWriteFailures.Add(lines, WriteErrorTag);
