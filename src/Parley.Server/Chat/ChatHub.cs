@@ -68,10 +68,10 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     private DateTimeOffset Now => _time.GetUtcNow();
 
     /// <summary>
-    /// Registers a new chat connection as <c>guest-N</c>, in no room yet. Nobody is told. A front end whose frames are
-    /// messages (the WebSocket) gives its format and <paramref name="framedMessages"/> here, before anything is queued.
+    /// Registers a new chat connection as <c>guest-N</c>, in no room yet. Nobody is told. A front end with a wire format
+    /// of its own (IRC, the WebSocket) gives it here, before anything is queued.
     /// </summary>
-    public async ValueTask<ChatMember> ConnectAsync(string remote, OutboundQueue queue, ChatFormatter? format = null, bool framedMessages = false, CancellationToken cancellation = default)
+    public async ValueTask<ChatMember> ConnectAsync(string remote, OutboundQueue queue, ChatFormatter? format = null, CancellationToken cancellation = default)
     {
         var id = new MemberRef(NodeId, Interlocked.Increment(ref _lastMemberNumber));
         string guest;
@@ -81,7 +81,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         }
         while (!await _names.TryClaimAsync(guest, id, cancellation));
 
-        return Register(new ChatMember(id, remote, guest, queue, _options.SlowReaderWait) { Format = format ?? TextFormatter.Instance, FramedMessages = framedMessages });
+        return Register(new ChatMember(id, remote, guest, queue, _options.SlowReaderWait) { Format = format ?? TextFormatter.Instance });
     }
 
     /// <summary>Registers a connection that takes no name and joins no room (the raw tutorial room's members).</summary>

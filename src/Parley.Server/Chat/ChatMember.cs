@@ -107,9 +107,6 @@ internal sealed class ChatMember : IDisposable
         set => Volatile.Write(ref _echoesOwnLines, value);
     }
 
-    /// <summary>True for front ends whose frames are messages (WebSocket): a run of lines is queued one message at a time.</summary>
-    public bool FramedMessages { get; init; }
-
     /// <summary>Fires when the hub cuts this member off; the connection's reader ends on it.</summary>
     public CancellationToken CutOffToken => _cutOff.Token;
 
@@ -148,18 +145,6 @@ internal sealed class ChatMember : IDisposable
     public long Deliver(OutboundMessage message, out bool behind)
     {
         behind = false;
-        if (FramedMessages && message.Parts is { } parts)
-        {
-            long total = 0;
-            foreach (var part in parts)
-            {
-                total += Deliver(part, out bool partBehind);
-                behind |= partBehind;
-            }
-
-            return total;
-        }
-
         byte[] bytes = message.GetBytes(Format);
         switch (Queue.TryEnqueue(bytes))
         {
