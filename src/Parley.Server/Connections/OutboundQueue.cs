@@ -28,13 +28,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
     private TaskCompletionSource? _caughtUp;
     private List<byte[]>? _queued;
     private List<byte[]>? _spare;
-    // The writer is woken from the thread pool's shared queue (WakeWriter), not inline and not from the waking thread's
-    // own queue: a broadcast wakes its recipients in the room's order, and a thread takes its own queue newest first,
-    // so in a room of 5,000 the members who came first (who are usually the ones talking) were written to last.
-    private static readonly Action<OutboundQueue> WakeWithLines = static queue => queue._wake.SetResult(true);
-    private static readonly Action<OutboundQueue> WakeToEnd = static queue => queue._wake.SetResult(false);
-
-    private ManualResetValueTaskSourceCore<bool> _wake;
+    private ManualResetValueTaskSourceCore<bool> _wake = new() { RunContinuationsAsynchronously = true };
     private bool _writerWaiting;
     private bool _completed;
     private long _pendingBytes;
@@ -177,7 +171,7 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
         caughtUp?.TrySetResult();
         if (wake)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(WakeToEnd, this, preferLocal: false);
+            _wake.SetResult(false);
         }
     }
 
@@ -341,10 +335,11 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
             _writerWaiting = false;
         }
 
-        // Outside the lock, and the writer runs on the thread pool: a broadcaster never runs a recipient's socket write.
+        // Outside the lock, and the continuation runs on the thread pool: a broadcaster never runs a recipient's
+        // socket write.
         if (wake)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(WakeWithLines, this, preferLocal: false);
+            _wake.SetResult(true);
         }
 
         return true;
