@@ -114,6 +114,57 @@ public sealed class ChatCoreTests
         Assert.Equal(Enumerable.Range(11, 20).Select(i => (long)i), Ids(replayed));
     }
 
+    [Fact]
+    public async Task ACrowdEnteringAQuietRoomReadsTheStoreOnceAndStillGetsItsLines()
+    {
+        var store = new CountingHistory(_history);
+        var hub = new ChatHub(_options, _names, new InProcessRoomBus(store), store, new OutputBudget(_options.MaxOutputMemory), TimeProvider.System, NullLogger<ChatHub>.Instance);
+        var first = await JoinAsync(hub, "first");
+        await first.SayAsync(first.CurrentRoom!, ["said before the crowd"]);
+        var crowd = new List<ChatSession>();
+        for (int i = 0; i < 10; i++)
+        {
+            crowd.Add(await JoinAsync(hub, $"crowd{i}", json: true));
+        }
+
+        Assert.Equal(1, store.Reads);
+        Assert.All(crowd, member => Assert.Equal([1L], Ids(Drain(member).Where(l => l.Contains("\"history\":true", StringComparison.Ordinal)))));
+    }
+
+    [Fact]
+    public async Task EachNewcomersReplayEndsWithTheRoomsLatestLine()
+    {
+        // Newcomers between two lines share one formatted replay; the next line makes a new one.
+        var hub = NewHub();
+        var alice = await JoinAsync(hub, "alice");
+        await alice.SayAsync(alice.CurrentRoom!, [.. Enumerable.Range(1, 25).Select(i => $"line {i}")]);
+        var first = await JoinAsync(hub, "first", json: true);
+        var second = await JoinAsync(hub, "second", json: true);
+        await alice.SayAsync(alice.CurrentRoom!, ["line 26"]);
+        var third = await JoinAsync(hub, "third", json: true);
+
+        static IEnumerable<long> Replayed(List<string> lines) => Ids(lines.Where(l => l.Contains("\"history\":true", StringComparison.Ordinal)));
+        Assert.Equal(Enumerable.Range(6, 20).Select(i => (long)i), Replayed(Drain(first)));
+        Assert.Equal(Enumerable.Range(6, 20).Select(i => (long)i), Replayed(Drain(second)));
+        Assert.Equal(Enumerable.Range(7, 20).Select(i => (long)i), Replayed(Drain(third)));
+    }
+
+    [Fact]
+    public async Task NewcomersGetTheStoresOlderLinesUntilMemoryHoldsAWholeReplay()
+    {
+        // Lines from before this node had the room (a restart): only the store has them, for every newcomer.
+        for (int i = 1; i <= 5; i++)
+        {
+            _history.Append("lobby", new ChatEvent(ChatEventType.Message, DateTimeOffset.UtcNow) { Room = "lobby", From = "earlier", Text = $"old {i}", Id = i });
+        }
+
+        var hub = NewHub();
+        var alice = await JoinAsync(hub, "alice", json: true);
+        var bob = await JoinAsync(hub, "bob", json: true);
+        Assert.Equal([1L, 2, 3, 4, 5], Ids(Drain(alice).Where(l => l.Contains("\"history\":true", StringComparison.Ordinal))));
+        Assert.Equal([1L, 2, 3, 4, 5], Ids(Drain(bob).Where(l => l.Contains("\"history\":true", StringComparison.Ordinal))));
+    }
+
     private ChatHub NewHub() =>
         new(_options, _names, _bus, _history, new OutputBudget(_options.MaxOutputMemory), TimeProvider.System, NullLogger<ChatHub>.Instance);
 
@@ -139,4 +190,34 @@ public sealed class ChatCoreTests
     private static IEnumerable<long> Ids(IEnumerable<string> jsonLines) =>
         jsonLines.Where(l => l.Contains("\"type\":\"message\"", StringComparison.Ordinal))
             .Select(l => ChatEventParser.TryParse(Encoding.UTF8.GetBytes(l), out var e) ? e.Id ?? -1 : -1);
+}
+
+/// <summary>A real store that counts the reads made of it.</summary>
+internal sealed class CountingHistory(IRoomHistory inner) : IRoomHistory
+{
+    private int _reads;
+
+    public int Reads => Volatile.Read(ref _reads);
+
+    public event Action<HistoryLoss>? LinesNotKept
+    {
+        add => inner.LinesNotKept += value;
+        remove => inner.LinesNotKept -= value;
+    }
+
+    public bool IsAvailable => inner.IsAvailable;
+
+    public ValueTask<long> LastIdAsync(string roomKey, CancellationToken cancellation = default) => inner.LastIdAsync(roomKey, cancellation);
+
+    public void Append(string roomKey, ChatEvent line) => inner.Append(roomKey, line);
+
+    public ValueTask<IReadOnlyList<ChatEvent>> ReadAsync(string roomKey, HistoryQuery query, CancellationToken cancellation = default)
+    {
+        Interlocked.Increment(ref _reads);
+        return inner.ReadAsync(roomKey, query, cancellation);
+    }
+
+    public ValueTask<ChatEvent?> TopicAsync(string roomKey, CancellationToken cancellation = default) => inner.TopicAsync(roomKey, cancellation);
+
+    public ValueTask DisposeAsync() => inner.DisposeAsync();
 }

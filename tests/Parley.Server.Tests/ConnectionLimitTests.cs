@@ -26,6 +26,29 @@ public class ConnectionLimitTests
     }
 
     [Fact]
+    public async Task ACrowdWiderThanTheStartLaneIsEachWelcomedWhileAMemberTalks()
+    {
+        // Newcomers become members a few at a time; each gives its turn back, so the last of a crowd gets in too.
+        int count = Connections.ConnectionLimiter.StartWidth * 3;
+        await using var server = await TestServer.StartAsync([ServiceKind.Chat], Framing.Line);
+        await using var member = await server.JoinChatAsync("member");
+        var crowd = await Task.WhenAll(Enumerable.Range(0, count).Select(_ => server.ConnectAsync()));
+        try
+        {
+            await member.SendLineAsync("/ping through");
+            await member.ExpectLineAsync("* pong through");
+            await Task.WhenAll(crowd.Select(c => c.ExpectLineAsync(l => l.StartsWith("* you are guest-", StringComparison.Ordinal), "the private welcome")));
+        }
+        finally
+        {
+            foreach (var client in crowd)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
     public async Task AnAddressOverItsShareIsToldWhyAndLoopbackIsExemptByDefault()
     {
         await using (var exempt = await TestServer.StartAsync([ServiceKind.Echo], Framing.Line, o => o.MaxConnectionsPerAddress = 1))

@@ -131,13 +131,23 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
             }
 
             int replay = _options.History == HistoryMode.Off ? 0 : _options.Replay;
-            IReadOnlyList<ChatEvent> stored = replay > room.RecentCount ? await ReadStoredAsync(key, HistoryQuery.Latest(replay), cancellation) : [];
+            // The store is read only while it may hold lines memory lacks: a crowd entering a quiet room would
+            // otherwise cost one store read each (about a fifth of a connection's start in the lobby).
+            IReadOnlyList<ChatEvent>? stored = replay > room.RecentCount && !room.RecentHoldsAll
+                ? await ReadStoredAsync(key, HistoryQuery.Latest(replay), cancellation)
+                : null;
             lock (room.DeliveryGate)
             {
                 greet?.Invoke(room);
                 if (replay > 0)
                 {
-                    SendReplay(member, room, replay, stored);
+                    bool storeHadOlder = SendReplay(member, room, replay, stored ?? []);
+                    // Fewer lines than asked, none older than memory's: the store holds nothing memory lacks, and
+                    // every line from now on is remembered too.
+                    if (stored is not null && stored.Count < replay && !storeHadOlder)
+                    {
+                        room.RecentHoldsAll = true;
+                    }
                 }
 
                 room.AddLocal(member);
@@ -161,16 +171,29 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     }
 
     // The newest lines of the room up to `count`: from memory, preceded by older ones from the store when memory has
-    // too few (after a restart). Lines said while the store was read are in memory, so nothing is missed.
-    private static void SendReplay(ChatMember member, ChatRoom room, int count, IReadOnlyList<ChatEvent> stored)
+    // too few (after a restart). Lines said while the store was read are in memory, so nothing is missed. True when
+    // the store had lines older than all of memory's.
+    private static bool SendReplay(ChatMember member, ChatRoom room, int count, IReadOnlyList<ChatEvent> stored)
     {
         var recent = room.Recent(count);
         long firstRecent = recent.Count > 0 ? recent[0].Id ?? long.MaxValue : long.MaxValue;
-        var older = stored.Where(line => line.Id < firstRecent).TakeLast(count - recent.Count);
-        foreach (var line in older.Concat(recent))
+        var older = stored.Where(line => line.Id < firstRecent).ToList();
+        if (older.Count == 0 || recent.Count >= count)
+        {
+            if (recent.Count > 0)
+            {
+                member.Send(room.Replay(count, recent));
+            }
+
+            return older.Count > 0;
+        }
+
+        foreach (var line in older.TakeLast(count - recent.Count).Concat(recent))
         {
             member.Send(new OutboundMessage(line.History ? line : line with { History = true }));
         }
+
+        return true;
     }
 
     /// <summary>Leaves one room; the room is told if the member was announced there.</summary>
@@ -553,11 +576,12 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
     private static OutboundMessage ShutdownNotice() =>
         new(new ChatEvent(ChatEventType.Notice, DateTimeOffset.UtcNow) { Text = "server shutting down", Code = "shutting_down" });
 
-    private async ValueTask<IReadOnlyList<ChatEvent>> ReadStoredAsync(string key, HistoryQuery query, CancellationToken cancellation)
+    // Null when the store could not be read: that says nothing of what it holds.
+    private async ValueTask<IReadOnlyList<ChatEvent>?> ReadStoredAsync(string key, HistoryQuery query, CancellationToken cancellation)
     {
         if (!_history.IsAvailable)
         {
-            return [];
+            return null;
         }
 
         try
@@ -567,7 +591,7 @@ internal sealed partial class ChatHub : IRoomBusSubscriber
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             ChatLog.HistoryFailed(_logger, key, ex.Message);
-            return [];
+            return null;
         }
     }
 

@@ -9,12 +9,21 @@ namespace Parley.Server.Connections;
 /// why in one line and closed before any service sees it. Loopback is exempt from the per-address cap unless
 /// asked, because local tools and tests legitimately open many connections from 127.0.0.1.
 /// </summary>
-internal sealed class ConnectionLimiter(ServerOptions options)
+internal sealed class ConnectionLimiter(ServerOptions options) : IDisposable
 {
     private readonly Lock _gate = new();
     private readonly Dictionary<IPAddress, int> _perAddress = [];
     private readonly HashSet<IPAddress> _banned = [];
     private int _total;
+
+    /// <summary>How many new connections may be on their way to becoming members at once (see <see cref="EnterStartAsync"/>).</summary>
+    public static readonly int StartWidth = 4 * Environment.ProcessorCount;
+
+    // A crowd arriving at once would otherwise put every newcomer's start on the thread pool's queue together, ahead of
+    // the reads and writes of members already here: 5,000 starts queued at once held an ordinary pair's lines for a
+    // second and a half. In this lane newcomers start a few at a time, and what members already here do waits behind
+    // those few only. It is several wide, not one, because a start may wait on I/O (the history store, Redis).
+    private readonly SemaphoreSlim _starts = new(StartWidth, StartWidth);
 
     /// <summary>Takes a slot for <paramref name="remote"/>, or returns the line to send the peer before closing.</summary>
     public string? TryAcquire(EndPoint? remote)
@@ -83,6 +92,14 @@ internal sealed class ConnectionLimiter(ServerOptions options)
         }
     }
 
+    /// <summary>
+    /// Waits for a turn to become a member (take a name, enter the lobby, get the replay and the welcome); the caller
+    /// gives it back with <see cref="LeaveStart"/> once the member is in.
+    /// </summary>
+    public Task EnterStartAsync(CancellationToken cancellation) => _starts.WaitAsync(cancellation);
+
+    public void LeaveStart() => _starts.Release();
+
     /// <summary>Refuses every new connection from <paramref name="address"/> until the server restarts (<c>/ban</c>).</summary>
     public void Ban(IPAddress address)
     {
@@ -91,6 +108,8 @@ internal sealed class ConnectionLimiter(ServerOptions options)
             _banned.Add(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
         }
     }
+
+    public void Dispose() => _starts.Dispose();
 
     // As ncat's --allow and --deny: with any --allow, only those networks; --deny always wins.
     private bool IsAdmitted(IPAddress address) =>

@@ -41,12 +41,21 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
         var writing = OutputWriter.StartAsync(connection, queue);
         Action abort = () => connection.Abort(new ConnectionAbortedException("the peer stopped reading"));
         MemberSink sink;
+        // From here until the member is in its first room, in the limiter's lane (the run below leaves it).
+        await Limiter.EnterStartAsync(cancellation);
         try
         {
             sink = await OpenAsync(connection, remote, queue, cancellation);
         }
+        catch (Exception ex) when (ex is not Bus.BusUnavailableException)
+        {
+            Limiter.LeaveStart();
+            queue.Complete();
+            throw;
+        }
         catch (Bus.BusUnavailableException ex)
         {
+            Limiter.LeaveStart();
             // Across nodes a newcomer's guest name comes from Redis; while it is out of reach nobody new is let in (those
             // already here stay). One line, then the connection closes: `parley chat` tries its next server.
             ChatLog.BusUnavailable(Logger, "a new connection", ex.Message);
@@ -57,7 +66,7 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
             return;
         }
 
-        await MemberLoop.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, queue, writing, abort, Options, Deadlines, Logger, remote);
+        await MemberLoop.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, queue, writing, abort, Options, Deadlines, Logger, remote, Limiter);
     }
 
     /// <summary>Checks what must be checked before the connection becomes a member (a server password); false turns it away.</summary>

@@ -28,7 +28,8 @@ internal static class MemberLoop
     /// Starts the sink, reads lines into it until the peer leaves, quits or is cut off, then says goodbye and lets the
     /// writer finish: it gets a moment for the last line, after which <paramref name="abort"/> drops the connection.
     /// </summary>
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, OutboundQueue queue, Task writing, Action abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, string remote)
+    /// <param name="starting">The limiter whose start lane the caller is in, left once the sink has started; null when not in it.</param>
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, OutboundQueue queue, Task writing, Action abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, string remote, ConnectionLimiter? starting = null)
     {
         var member = sink.Member;
         try
@@ -36,7 +37,15 @@ internal static class MemberLoop
             // The session ends through the member, not the server-stopping token: on shutdown the hub first queues
             // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
             // so a reader listening to the stopping token itself could close its queue before the notice was in it.
-            await sink.StartAsync();
+            try
+            {
+                await sink.StartAsync();
+            }
+            finally
+            {
+                starting?.LeaveStart();
+            }
+
             var rate = options.RateLimit > 0 ? new TokenBucket(options.RateLimit, options.RateBurst, TimeProvider.System) : null;
             await MessageReader.RunAsync(input, framing, maxMessageBytes, sink, member.CutOffToken, options.IdleTimeout, rate, options.LineTimeout, deadlines);
         }
