@@ -32,4 +32,7 @@ internal static partial class HistoryLog
 
     [LoggerMessage(78, LogLevel.Error, "Telling room {Room} that lines were not kept in history failed", EventName = "HistoryLossReportFailed")]
     public static partial void LossReportFailed(ILogger logger, Exception exception, string room);
+
+    [LoggerMessage(79, LogLevel.Warning, "History in {Path} is being converted to blocks of lines (schema 1 to 2, once): {Count} lines; the server starts when it is done", EventName = "HistoryConverting")]
+    public static partial void Converting(ILogger logger, string path, long count);
 }

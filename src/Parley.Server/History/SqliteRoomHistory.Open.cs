@@ -113,7 +113,7 @@ internal sealed partial class SqliteRoomHistory
             SQLitePCL.Batteries_V2.Init();
             writer = new SqliteConnection(ConnectionString(fullPath, SqliteOpenMode.ReadWriteCreate));
             writer.Open();
-            PrepareSchema(writer, fullPath);
+            PrepareSchema(writer, fullPath, logger);
             return new SqliteRoomHistory(fullPath, keep, days, logger, tuning, lockFile, writer);
         }
         catch (SqliteException exception)
@@ -222,7 +222,7 @@ internal sealed partial class SqliteRoomHistory
     /// WAL, the schema, and a write in a transaction that takes the write lock at once: a file that is corrupt,
     /// read-only, on a full disk or locked by another program fails here, at start, rather than at the first message.
     /// </summary>
-    private static void PrepareSchema(SqliteConnection connection, string fullPath)
+    private static void PrepareSchema(SqliteConnection connection, string fullPath, ILogger logger)
     {
         // WAL: readers never wait for the writer, and a commit is one append to the log. synchronous=NORMAL: a commit
         // is not fsynced, only checkpoints are; a crash of the process loses nothing committed, a power cut may lose
@@ -247,6 +247,9 @@ internal sealed partial class SqliteRoomHistory
         Execute(connection, Schema, transaction);
         if (version == 1)
         {
+            // Said first, as a warning: a large file takes a while (4,000,000 lines took 17.5 s here), and the
+            // listeners open only after it.
+            HistoryLog.Converting(logger, fullPath, (long)Scalar(connection, "SELECT count(*) FROM lines", transaction)!);
             MigrateLinesToBlocks(connection, transaction);
         }
 
@@ -303,9 +306,10 @@ internal sealed partial class SqliteRoomHistory
         command.ExecuteNonQuery();
     }
 
-    private static object? Scalar(SqliteConnection connection, string sql)
+    private static object? Scalar(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
     {
         using var command = connection.CreateCommand();
+        command.Transaction = transaction;
         command.CommandText = sql;
         return command.ExecuteScalar();
     }
