@@ -155,11 +155,17 @@ internal static class BenchSockets
         return [.. sockets];
     }
 
-    public static async Task<Socket> ConnectAsync(IPEndPoint target, CancellationToken cancellation)
+    /// <param name="from">The local address to connect from; the system's choice if null.</param>
+    public static async Task<Socket> ConnectAsync(IPEndPoint target, CancellationToken cancellation, IPAddress? from = null)
     {
         var socket = new Socket(target.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         try
         {
+            if (from is not null)
+            {
+                socket.Bind(new IPEndPoint(from, 0));
+            }
+
             await socket.ConnectAsync(target, cancellation);
             return socket;
         }

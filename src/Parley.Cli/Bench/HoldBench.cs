@@ -13,6 +13,11 @@ namespace Parley.Cli.Bench;
 /// </summary>
 internal static class HoldBench
 {
+    // Loopback sources spread over: with every connection from 127.0.0.1 to one port, Linux's connect() searches
+    // its ephemeral range for a free port each time, and past ~10,000 open that search was 77 % of this client's CPU
+    // (docs/benchmarks.md, 19,000 in the lobby): the time to connect 19,000 measured the client, not the server.
+    private const int LoopbackSources = 16;
+
     public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int count, int step, int? serverPid, TimeSpan keep, CancellationToken cancellation, bool ownRooms = false, bool webSocket = false)
     {
         // Over the web front end (--protocol ws) each connection is a WebSocket on /ws, judged open by its frames.
@@ -44,7 +49,7 @@ internal static class HoldBench
                             return ws.Socket;
                         }
 
-                        var socket = await BenchSockets.ConnectAsync(target, cancellation);
+                        var socket = await BenchSockets.ConnectAsync(target, cancellation, LoopbackSource(target, i));
                         if (chatProtocol && ownRooms)
                         {
                             await socket.SendAsync(Encoding.ASCII.GetBytes($"/join hold{i}\n"), SocketFlags.None, cancellation);
@@ -163,4 +168,12 @@ internal static class HoldBench
 
         return null;
     }
+
+    // 127.0.0.1 to 127.0.0.16 in turn when the server is on IPv4 loopback on Linux (all of 127/8 is this host's
+    // there); the system's choice otherwise. Parley exempts loopback from its per-address limit (unless configured
+    // not to), so the spread changes nothing it decides.
+    private static IPAddress? LoopbackSource(IPEndPoint target, int index) =>
+        OperatingSystem.IsLinux() && target.Address.Equals(IPAddress.Loopback)
+            ? new IPAddress(new byte[] { 127, 0, 0, (byte)(1 + (index % LoopbackSources)) })
+            : null;
 }
