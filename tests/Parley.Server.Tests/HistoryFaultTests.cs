@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using Microsoft.Data.Sqlite;
 using Parley.Server.History;
 using Parley.Server.Logging;
 using Parley.Testing;
@@ -31,13 +30,7 @@ public sealed class HistoryFaultTests : IDisposable
     public async Task AnotherProgramsDatabaseIsRefusedAndLeftAlone()
     {
         string path = _directory.File();
-        await using (var other = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            await other.OpenAsync();
-            await using var command = other.CreateCommand();
-            command.CommandText = "CREATE TABLE accounts (name TEXT)";
-            await command.ExecuteNonQueryAsync();
-        }
+        await ExecuteSqlAsync(path, "CREATE TABLE accounts (name TEXT)");
 
         Assert.Contains("not a parley history", await RefusalAsync(path), StringComparison.Ordinal);
     }

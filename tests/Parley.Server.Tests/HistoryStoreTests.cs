@@ -123,11 +123,7 @@ public sealed class HistoryStoreTests : IDisposable
     public async Task AFileOfTheOneRowALineSchemaIsReadAfterItsUpgrade()
     {
         string path = _directory.File();
-        await using (var old = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            await old.OpenAsync();
-            await using var create = old.CreateCommand();
-            create.CommandText = """
+        await ExecuteSqlAsync(path, """
                 CREATE TABLE lines (room TEXT NOT NULL, id INTEGER NOT NULL, type TEXT NOT NULL, ts INTEGER NOT NULL,
                     "from" TEXT NOT NULL, text TEXT NOT NULL, room_name TEXT NOT NULL, PRIMARY KEY (room, id)) WITHOUT ROWID;
                 CREATE TABLE rooms (room TEXT NOT NULL PRIMARY KEY, last_id INTEGER NOT NULL) WITHOUT ROWID;
@@ -140,9 +136,7 @@ public sealed class HistoryStoreTests : IDisposable
                     'alice', 'line ' || id || ' in Dev', 'Dev' FROM n;
                 INSERT INTO lines VALUES ('ops', 1, 'message', 1764445212345, 'bob', 'hé ✓', 'ops'), ('ops', 2, 'message', 1764445212346, 'bob', '', 'ops');
                 PRAGMA user_version = 1;
-                """;
-            await create.ExecuteNonQueryAsync();
-        }
+                """);
 
         await using var history = await OpenSqliteAsync(path);
         Assert.Equal(new HistoryStats(2, 302), await history.StatsAsync().DefaultTimeout());
@@ -159,13 +153,7 @@ public sealed class HistoryStoreTests : IDisposable
         await using var history = await OpenSqliteAsync(path);
         history.Append("dev", Message("dev", 1));
         await history.FlushAsync().DefaultTimeout();
-        await using (var other = new SqliteConnection($"Data Source={path};Pooling=False"))
-        {
-            await other.OpenAsync();
-            await using var damage = other.CreateCommand();
-            damage.CommandText = "UPDATE blocks SET data = x'09ff'";
-            Assert.Equal(1, await damage.ExecuteNonQueryAsync());
-        }
+        Assert.Equal(1, await ExecuteSqlAsync(path, "UPDATE blocks SET data = x'09ff'"));
 
         Assert.Empty(await history.ReadAsync("dev", HistoryQuery.Latest(10)).DefaultTimeout());
         Assert.False(history.IsAvailable); // members are told history is unavailable rather than shown a silent gap

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
 using Parley.Protocol.Chat;
 using Parley.Server.History;
@@ -137,6 +138,16 @@ internal static class HistoryLines
 
     public static Task<SqliteRoomHistory> OpenSqliteAsync(string path, int keep = 0, int days = 0, SqliteHistoryTuning? tuning = null) =>
         SqliteRoomHistory.OpenAsync(path, keep, days, NullLogger.Instance, tuning).DefaultTimeout();
+
+    /// <summary>Runs SQL on the file from a connection of its own, as another program would; the rows it changed.</summary>
+    public static async Task<int> ExecuteSqlAsync(string path, string sql)
+    {
+        await using var other = new SqliteConnection($"Data Source={path};Pooling=False");
+        await other.OpenAsync().DefaultTimeout();
+        await using var command = other.CreateCommand();
+        command.CommandText = sql;
+        return await command.ExecuteNonQueryAsync().DefaultTimeout();
+    }
 
     /// <summary>Opens and expects the one-line refusal a user would see; checks it is one line with no .NET in it.</summary>
     public static async Task<string> RefusalAsync(string path)

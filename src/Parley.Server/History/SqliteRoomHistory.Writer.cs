@@ -192,29 +192,27 @@ internal sealed partial class SqliteRoomHistory
     private bool WriteBatch(WriteStatements statements, List<PendingWrite> batch, ref bool failing)
     {
         // Rooms whose lines were not queued (a full queue) still record the ids they gave.
-        var rooms = new Dictionary<RoomState, int>();
+        // Each room of the batch with its numbered lines (the ones it has pending), in the order they were queued.
+        var rooms = new Dictionary<RoomState, List<ChatEvent>>();
         while (_roomsWithLostIds.TryDequeue(out var lost))
         {
-            rooms.TryAdd(lost, 0);
+            rooms.TryAdd(lost, []);
             Volatile.Write(ref lost.LossReported, 0); // a line lost from now on is reported again
         }
 
         int lines = 0;
-        var roomLines = new Dictionary<RoomState, List<ChatEvent>>();
         foreach (var item in batch)
         {
             if (item.Kind == WriteKind.Line)
             {
                 lines++;
-                bool numbered = item.Line!.Id is not null;
-                rooms[item.Room!] = rooms.GetValueOrDefault(item.Room!) + (numbered ? 1 : 0);
-                if (numbered)
+                if (!rooms.TryGetValue(item.Room!, out var list))
                 {
-                    if (!roomLines.TryGetValue(item.Room!, out var list))
-                    {
-                        roomLines[item.Room!] = list = [];
-                    }
+                    rooms[item.Room!] = list = [];
+                }
 
+                if (item.Line!.Id is not null)
+                {
                     list.Add(item.Line);
                 }
             }
@@ -226,7 +224,7 @@ internal sealed partial class SqliteRoomHistory
         }
 
         bool written = false;
-        var writtenThrough = new List<(RoomState Room, long Id)>(roomLines.Count);
+        var writtenThrough = new List<(RoomState Room, long Id)>(rooms.Count);
         try
         {
             using (var transaction = statements.Connection.BeginTransaction())
@@ -240,9 +238,12 @@ internal sealed partial class SqliteRoomHistory
                     }
                 }
 
-                foreach (var (room, list) in roomLines)
+                foreach (var (room, list) in rooms)
                 {
-                    writtenThrough.Add((room, statements.WriteLines(room, list)));
+                    if (list.Count > 0)
+                    {
+                        writtenThrough.Add((room, statements.WriteLines(room, list)));
+                    }
                 }
 
                 foreach (var room in rooms.Keys)
@@ -290,10 +291,10 @@ internal sealed partial class SqliteRoomHistory
             }
 
             // The high-water marks of this batch were not written either: try them again with the next batch.
-            foreach (var (room, count) in rooms)
+            foreach (var (room, list) in rooms)
             {
                 _roomsWithLostIds.Enqueue(room);
-                if (count > 0)
+                if (list.Count > 0)
                 {
                     ReportLoss(room, HistoryLossReason.WriteFailed);
                 }
@@ -302,11 +303,11 @@ internal sealed partial class SqliteRoomHistory
         finally
         {
             // Written or lost, these lines are no longer pending: reads see them on disk, or not at all.
-            foreach (var (room, count) in rooms)
+            foreach (var (room, list) in rooms)
             {
                 lock (room)
                 {
-                    for (int i = 0; i < count; i++)
+                    for (int i = 0; i < list.Count; i++)
                     {
                         room.Pending.Dequeue();
                     }
@@ -415,6 +416,7 @@ internal sealed partial class SqliteRoomHistory
         private readonly SqliteCommand _oldestBlocks;
         private readonly SqliteCommand _block;
         private readonly SqliteCommand _deleteRange;
+        private readonly SqliteCommand[] _commands;
 
         public WriteStatements(SqliteConnection connection)
         {
@@ -431,13 +433,14 @@ internal sealed partial class SqliteRoomHistory
             _oldestBlocks = Create(connection, "SELECT first_id, last_id, lines, min_ts, max_ts FROM blocks WHERE room = $room ORDER BY first_id LIMIT $limit", "$room", "$limit");
             _block = Create(connection, "SELECT data FROM blocks WHERE room = $room AND first_id = $first", "$room", "$first");
             _deleteRange = Create(connection, "DELETE FROM blocks WHERE room = $room AND first_id >= $from AND first_id <= $to", "$room", "$from", "$to");
+            _commands = [_topic, _highWater, _newestId, _blocksFrom, _deleteFrom, _oldestBlocks, _block, _deleteRange];
         }
 
         public SqliteConnection Connection { get; }
 
         public void Use(SqliteTransaction? transaction)
         {
-            foreach (var command in (ReadOnlySpan<SqliteCommand>)[_topic, _highWater, _newestId, _blocksFrom, _deleteFrom, _oldestBlocks, _block, _deleteRange])
+            foreach (var command in _commands)
             {
                 command.Transaction = transaction;
             }
@@ -462,8 +465,10 @@ internal sealed partial class SqliteRoomHistory
         /// publishers, and a batch boundary between their lines) is merged into the blocks it falls among, which are
         /// written again, so that a room's blocks never overlap and a page can stop at the first blocks it reads.
         /// </summary>
-        public long WriteLines(RoomState room, List<ChatEvent> lines)
+        public long WriteLines(RoomState room, List<ChatEvent> batchLines)
         {
+            // Sorting keeps the count the caller takes off the room's pending lines; a merge works on a copy.
+            var lines = batchLines;
             if (!InIdOrder(lines))
             {
                 lines.Sort(ById);
@@ -472,6 +477,7 @@ internal sealed partial class SqliteRoomHistory
             long writtenThrough = room.WrittenThrough ??= NewestId(room.Key);
             if (lines[0].Id!.Value <= writtenThrough)
             {
+                lines = [.. lines];
                 TakeBlocksFrom(room.Key, lines[0].Id!.Value, lines);
                 lines.Sort(ById);
                 RemoveRepeatedIds(lines);
@@ -572,7 +578,7 @@ internal sealed partial class SqliteRoomHistory
         public void Dispose()
         {
             _blocks.Dispose();
-            foreach (var command in (ReadOnlySpan<SqliteCommand>)[_topic, _highWater, _newestId, _blocksFrom, _deleteFrom, _oldestBlocks, _block, _deleteRange])
+            foreach (var command in _commands)
             {
                 command.Dispose();
             }

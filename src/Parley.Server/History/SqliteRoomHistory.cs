@@ -233,10 +233,7 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
                 for (int i = 0; i < block.Count && page.Count < query.Limit; i++)
                 {
                     var line = block[newestFirst ? block.Count - 1 - i : i];
-                    long id = line.Id!.Value;
-                    if (query.Direction == HistoryDirection.Latest
-                        || (query.Direction == HistoryDirection.Before && id < query.Id)
-                        || (query.Direction == HistoryDirection.After && id > query.Id))
+                    if (InPage(query, line.Id!.Value))
                     {
                         page.Add(line);
                     }
@@ -268,6 +265,14 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         };
     }
 
+    // Whether a line's id is on the query's side of its id (any id, for the latest lines).
+    private static bool InPage(HistoryQuery query, long id) => query.Direction switch
+    {
+        HistoryDirection.Before => id < query.Id,
+        HistoryDirection.After => id > query.Id,
+        _ => true,
+    };
+
     private List<ChatEvent> PendingOf(string roomKey, HistoryQuery query)
     {
         var pending = new List<ChatEvent>();
@@ -280,10 +285,7 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         {
             foreach (var line in room.Pending)
             {
-                long id = line.Id!.Value;
-                if (query.Direction == HistoryDirection.Latest
-                    || (query.Direction == HistoryDirection.Before && id < query.Id)
-                    || (query.Direction == HistoryDirection.After && id > query.Id))
+                if (InPage(query, line.Id!.Value))
                 {
                     pending.Add(line);
                 }
