@@ -60,9 +60,12 @@ public sealed partial class ClusterProcessTests
             await talker.SendLineAsync($"line {i}");
         }
 
-        // Back on the other node under its own name once the dead node's lease is gone, with the lines said meanwhile.
-        await talker.ExpectLineAsync("* reader joined #lobby");
-        await reader.ExpectLineAsync(l => Said(l) == "line 10", "the lines said while it moved");
+        // Back on the other node under its own name once the dead node's lease is gone (8 s after its last heartbeat),
+        // with the lines said meanwhile: the lease and the client's backoff take most of the usual wait by design, so
+        // on a loaded machine these two get more.
+        var moving = TimeSpan.FromSeconds(40);
+        await talker.ExpectLineAsync("* reader joined #lobby", moving);
+        await reader.ExpectLineAsync(l => Said(l) == "line 10", "the lines said while it moved", moving);
         await talker.SendLineAsync("line 11");
         await reader.ExpectLineAsync(l => Said(l) == "line 11", "a line said once it was back");
         reader.StandardInput.Close();

@@ -76,13 +76,13 @@ public sealed class LineClient : IAsyncDisposable
     }
 
     /// <summary>Reads lines until one equals <paramref name="expected"/>; fails on close or timeout.</summary>
-    public Task<string> ExpectLineAsync(string expected) => ExpectLineAsync(line => line == expected, expected);
+    public Task<string> ExpectLineAsync(string expected, TimeSpan? timeout = null) => ExpectLineAsync(line => line == expected, expected, timeout);
 
-    public async Task<string> ExpectLineAsync(Func<string, bool> match, string description)
+    public async Task<string> ExpectLineAsync(Func<string, bool> match, string description, TimeSpan? timeout = null)
     {
         while (true)
         {
-            string? line = await ReadLineAsync();
+            string? line = await ReadLineAsync(timeout);
             if (line is null)
             {
                 throw new XunitException($"Connection closed before a line like '{description}'; seen:\n{string.Join('\n', _seen)}");

@@ -125,11 +125,11 @@ public sealed class ParleyProcess : IAsyncDisposable
         }
     }
 
-    public async Task<string> ExpectLineAsync(Func<string, bool> match, string description)
+    public async Task<string> ExpectLineAsync(Func<string, bool> match, string description, TimeSpan? timeout = null)
     {
         while (true)
         {
-            string? line = await ReadLineAsync();
+            string? line = await ReadLineAsync(timeout);
             if (line is null)
             {
                 throw new XunitException($"parley's output ended before '{description}'. stdout:\n{string.Join('\n', _stdoutSeen)}\nstderr:\n{StandardError}");
@@ -142,7 +142,7 @@ public sealed class ParleyProcess : IAsyncDisposable
         }
     }
 
-    public Task<string> ExpectLineAsync(string expected) => ExpectLineAsync(line => line == expected, expected);
+    public Task<string> ExpectLineAsync(string expected, TimeSpan? timeout = null) => ExpectLineAsync(line => line == expected, expected, timeout);
 
     /// <summary>For <c>parley serve</c>: waits for <c>SERVICE listening on HOST:PORT</c> and returns <c>HOST:PORT</c>.</summary>
     public async Task<string> ListeningAddressAsync(string service)
