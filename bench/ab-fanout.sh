@@ -8,7 +8,10 @@
 #
 # Each serve command gets "--chat 0 --rate-limit 0" appended, and @TMP@ in it is replaced by a fresh temp
 # directory (so history files are never shared between runs). BENCH names the bench binary (default: this
-# checkout's Release build); T the seconds per run (default 5). Results: one JSON line per run in $OUT.
+# checkout's Release build); T the seconds per run (default 5). WARM=S first runs an unmeasured fan-out of S
+# seconds against each server, so the measured run sees a server past its start-up (tiered JIT compiles for the
+# first 10-20 s of load, and does more for a server with more code on its path, as the SQLite store), and the
+# server's CPU is then counted over the measured run only. Results: one JSON line per run in $OUT.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=${BENCH:-$here/src/Parley.Cli/bin/Release/net10.0/parley}
@@ -30,11 +33,16 @@ run_one() { # LABEL COMMAND N ROUND
     sleep 0.1
   done
   if [ -z "${addr:-}" ]; then echo "$label: server did not start" >&2; kill "$pid" 2>/dev/null || true; return; fi
+  local cpu0=0
+  if [ "${WARM:-0}" != 0 ]; then
+    timeout 90 "$BENCH" bench fanout "$addr" -n "$n" -p 10 -s 64 -t "$WARM" --setup-limit 25 --json >/dev/null 2>&1 || true
+    cpu0=$(awk '{print $14 + $15}' "/proc/$pid/stat" 2>/dev/null || echo 0)
+  fi
   timeout 90 "$BENCH" bench fanout "$addr" -n "$n" -p 10 -s 64 -t "$T" --setup-limit 25 --json \
     > "$OUT/$label.n$n.$round.json" 2> "$OUT/$label.n$n.$round.err" || true
   # The server's CPU time (user + system, clock ticks) for the whole run: on a shared machine its CPU per delivery
   # drifts far less than its deliveries/s do.
-  awk '{print $14 + $15}' "/proc/$pid/stat" > "$OUT/$label.n$n.$round.cpu" 2>/dev/null || true
+  awk -v from="$cpu0" '{print $14 + $15 - from}' "/proc/$pid/stat" > "$OUT/$label.n$n.$round.cpu" 2>/dev/null || true
   kill "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
   rm -rf "$tmp"
@@ -66,7 +74,7 @@ for (n, label), rs in sorted(runs.items()):
     d = sorted(r['deliveries_per_s'] for r in rs if 'deliveries_per_s' in r)
     lost = sum(r.get('lost', 0) for r in rs)
     p99 = sorted(r['latency_p99_us'] for r in rs if 'latency_p99_us' in r)
-    # Server CPU per delivery, start-up and set-up included (the same for every server compared).
+    # Server CPU per delivery, set-up included, and start-up too unless WARM was set (the same for every server compared).
     cpu = sorted(r['cpu_s'] * 1e9 / r['delivered'] for r in rs if r.get('cpu_s') and r.get('delivered'))
     cpu_text = f"  server CPU median {statistics.median(cpu):.0f} ns/delivery ({cpu[0]:.0f}-{cpu[-1]:.0f})" if cpu else ""
     if d:
