@@ -28,8 +28,9 @@ internal static class MemberLoop
     /// Starts the sink, reads lines into it until the peer leaves, quits or is cut off, then says goodbye and lets the
     /// writer finish: it gets a moment for the last line, after which <paramref name="abort"/> drops the connection.
     /// </summary>
+    /// <param name="abort">Drops <paramref name="connection"/>: a static method, so no connection holds a closure for it.</param>
     /// <param name="starting">The limiter whose start lane the caller is in, left once the sink has started; null when not in it.</param>
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, OutboundQueue queue, Task writing, Action abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, string remote, ConnectionLimiter? starting = null)
+    public static async Task RunAsync<TConnection>(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, OutboundQueue queue, Task writing, TConnection connection, Action<TConnection> abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, string remote, ConnectionLimiter? starting = null)
     {
         var member = sink.Member;
         try
@@ -68,14 +69,14 @@ internal static class MemberLoop
             }
 
             queue.Complete();
-            await FinishWritingAsync(writing, abort);
+            await FinishWritingAsync(writing, connection, abort);
             queue.Abandon();
             member.Dispose();
         }
     }
 
     /// <summary>Lets the writer take the last line for a moment, then drops the connection through <paramref name="abort"/>.</summary>
-    public static async Task FinishWritingAsync(Task writing, Action abort)
+    public static async Task FinishWritingAsync<TConnection>(Task writing, TConnection connection, Action<TConnection> abort)
     {
         try
         {
@@ -84,7 +85,7 @@ internal static class MemberLoop
         catch (TimeoutException)
         {
             // A peer that does not read cannot hold the connection open: drop it, which ends the flush.
-            abort();
+            abort(connection);
         }
         catch (Exception)
         {
