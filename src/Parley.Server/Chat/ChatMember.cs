@@ -20,8 +20,9 @@ internal sealed class ChatMember : IDisposable
     private static readonly TimeSpan FreeWait = TimeSpan.FromMilliseconds(50);
 
     private readonly CancellationTokenSource _cutOff = new();
-    private readonly Lock _paceGate = new();
     private readonly double _allowanceCapacity;
+    // Made when the member first falls behind: an idle member, or one that keeps up, never needs it.
+    private Lock? _paceGate;
     private volatile ChatFormatter _format = TextFormatter.Instance;
     private string _cutOffReason = string.Empty;
     private ChatRoom[] _rooms = [];
@@ -114,27 +115,34 @@ internal sealed class ChatMember : IDisposable
 
     public bool IsCutOff => CutOffReason.Length > 0;
 
+    // The rooms array is swapped whole (copy on write), so readers take a snapshot without a lock.
     internal void AddRoom(ChatRoom room)
     {
-        lock (_paceGate)
+        var rooms = Volatile.Read(ref _rooms);
+        while (Interlocked.CompareExchange(ref _rooms, [.. rooms, room], rooms) is var seen && seen != rooms)
         {
-            Volatile.Write(ref _rooms, [.. _rooms, room]);
+            rooms = seen;
         }
     }
 
     internal bool RemoveRoom(ChatRoom room)
     {
-        lock (_paceGate)
+        while (true)
         {
-            if (Array.IndexOf(_rooms, room) < 0)
+            var rooms = Volatile.Read(ref _rooms);
+            if (Array.IndexOf(rooms, room) < 0)
             {
                 return false;
             }
 
-            Volatile.Write(ref _rooms, Array.FindAll(_rooms, r => r != room));
-            return true;
+            if (Interlocked.CompareExchange(ref _rooms, Array.FindAll(rooms, r => r != room), rooms) == rooms)
+            {
+                return true;
+            }
         }
     }
+
+    private Lock PaceGate => LazyInitializer.EnsureInitialized(ref _paceGate, static () => new Lock());
 
     public ChatRoom? RoomByKey(string key) => Array.Find(Rooms, r => r.Key == key);
 
@@ -186,7 +194,7 @@ internal sealed class ChatMember : IDisposable
 
         TimeSpan left;
         long started = Stopwatch.GetTimestamp();
-        lock (_paceGate)
+        lock (PaceGate)
         {
             Refill(started);
             if (_behindSince == 0)
@@ -225,7 +233,7 @@ internal sealed class ChatMember : IDisposable
     // The member caught up: the time it held its publishers back comes off its allowance, once per episode.
     private void EndBehind()
     {
-        lock (_paceGate)
+        lock (PaceGate)
         {
             if (_behindSince == 0)
             {
