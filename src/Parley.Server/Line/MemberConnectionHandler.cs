@@ -66,11 +66,11 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
         }
 
         // Returned, not awaited: the connection waits in the member's loop alone from here (see StartAsync).
-        return MemberLoop.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, queue, writing, connection, AbortConnection, Options, Deadlines, Logger, remote, Limiter);
+        return MemberLoop.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, queue, writing, connection, AbortConnection, Options, Deadlines, Logger, Limiter);
     }
 
     // Static, so no connection pays for a closure and a delegate it only needs for a peer that stopped reading.
-    private static void AbortConnection(ConnectionContext connection) => connection.Abort(new ConnectionAbortedException("the peer stopped reading"));
+    private static void AbortConnection(object connection) => ((ConnectionContext)connection).Abort(new ConnectionAbortedException("the peer stopped reading"));
 
     /// <summary>Checks what must be checked before the connection becomes a member (a server password); false turns it away.</summary>
     protected virtual ValueTask<bool> AdmitAsync(ConnectionContext connection, string remote, CancellationToken cancellation) => ValueTask.FromResult(true);
@@ -79,7 +79,12 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
 /// <summary>A front end's reader side for one member: what its messages mean, and how it starts and leaves.</summary>
 internal abstract class MemberSink(ChatMember member) : IMessageSink
 {
+    // Set by MemberLoop before the reader starts; the reader then starts and ends the session through this sink.
+    private MemberRun _run;
+
     public ChatMember Member { get; } = member;
+
+    bool IMessageSink.EndsItsReader => true;
 
     public string QuitReason { get; protected set; } = "connection closed";
 
@@ -92,4 +97,10 @@ internal abstract class MemberSink(ChatMember member) : IMessageSink
     public abstract ValueTask<bool> OnLineTooLongAsync();
 
     public virtual ValueTask OnBatchEndAsync() => ValueTask.CompletedTask;
+
+    internal void Attach(MemberRun run) => _run = run;
+
+    ValueTask IMessageSink.OnReaderStartAsync() => MemberLoop.StartAsync(this, _run);
+
+    ValueTask IMessageSink.OnReaderEndAsync(Exception? failure) => MemberLoop.EndAsync(this, _run, failure);
 }

@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Parley.Server.Connections;
 using Parley.Server.Hosting;
@@ -27,56 +28,79 @@ internal static class MemberLoop
     /// <summary>
     /// Starts the sink, reads lines into it until the peer leaves, quits or is cut off, then says goodbye and lets the
     /// writer finish: it gets a moment for the last line, after which <paramref name="abort"/> drops the connection.
+    /// All of it runs in the reader's own state machine (<see cref="MemberSink"/> starts and ends the session there):
+    /// an idle member waits in that one, not also in a loop around it.
     /// </summary>
     /// <param name="abort">Drops <paramref name="connection"/>: a static method, so no connection holds a closure for it.</param>
     /// <param name="starting">The limiter whose start lane the caller is in, left once the sink has started; null when not in it.</param>
-    public static async Task RunAsync<TConnection>(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, OutboundQueue queue, Task writing, TConnection connection, Action<TConnection> abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, string remote, ConnectionLimiter? starting = null)
+    public static Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, OutboundQueue queue, Task writing, object connection, Action<object> abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, ConnectionLimiter? starting = null)
     {
-        var member = sink.Member;
+        sink.Attach(new MemberRun(queue, writing, connection, abort, options, logger, starting));
+        var rate = options.RateLimit > 0 ? new TokenBucket(options.RateLimit, options.RateBurst, TimeProvider.System) : null;
+        // The session ends through the member, not the server-stopping token: on shutdown the hub first queues
+        // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
+        // so a reader listening to the stopping token itself could close its queue before the notice was in it.
+        return MessageReader.RunAsync(input, framing, maxMessageBytes, sink, sink.Member.CutOffToken, options.IdleTimeout, rate, options.LineTimeout, deadlines);
+    }
+
+    /// <summary>The start: the sink's own, then the caller's start lane is left.</summary>
+    internal static async ValueTask StartAsync(MemberSink sink, MemberRun run)
+    {
         try
         {
-            // The session ends through the member, not the server-stopping token: on shutdown the hub first queues
-            // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
-            // so a reader listening to the stopping token itself could close its queue before the notice was in it.
-            try
-            {
-                await sink.StartAsync();
-            }
-            finally
-            {
-                starting?.LeaveStart();
-            }
-
-            var rate = options.RateLimit > 0 ? new TokenBucket(options.RateLimit, options.RateBurst, TimeProvider.System) : null;
-            await MessageReader.RunAsync(input, framing, maxMessageBytes, sink, member.CutOffToken, options.IdleTimeout, rate, options.LineTimeout, deadlines);
+            await sink.StartAsync();
         }
-        catch (PeerTimeoutException timeout)
+        finally
+        {
+            run.Starting?.LeaveStart();
+        }
+    }
+
+    /// <summary>
+    /// The goodbye, however the reader ended: a timeout cuts the member off with its reason, then the sink ends the
+    /// session, the writer gets its moment for the last line, and the member is let go. An ending that is not a
+    /// timeout or a cut-off is thrown on, as it came.
+    /// </summary>
+    internal static async ValueTask EndAsync(MemberSink sink, MemberRun run, Exception? failure)
+    {
+        var member = sink.Member;
+        if (failure is PeerTimeoutException timeout)
         {
             ParleyMetrics.IdleTimeouts.Add(1);
             member.CutOff(timeout.Reason, $"disconnected: {timeout.Message}");
+            failure = null;
         }
-        catch (OperationCanceledException) when (member.CutOffToken.IsCancellationRequested)
+        else if (failure is OperationCanceledException && member.CutOffToken.IsCancellationRequested)
         {
-            // Cut off, stopped, or the client went away: the finally block below says goodbye either way.
+            // Cut off, stopped, or the client went away: the goodbye below either way.
+            failure = null;
         }
-        finally
+
+        try
         {
             await sink.EndAsync(member.CutOffReason is { Length: > 0 } cut ? cut : sink.QuitReason);
             if (member.CutOffReason == "too slow")
             {
                 ParleyMetrics.SlowConsumerCutOffs.Add(1);
-                ChatLog.SlowConsumer(logger, member.Name, remote, options.MaxBacklogBytes);
+                ChatLog.SlowConsumer(run.Logger, member.Name, member.Remote, run.Options.MaxBacklogBytes);
             }
-
-            queue.Complete();
-            await FinishWritingAsync(writing, connection, abort);
-            queue.Abandon();
+        }
+        finally
+        {
+            run.Queue.Complete();
+            await FinishWritingAsync(run.Writing, run.Connection, run.Abort);
+            run.Queue.Abandon();
             member.Dispose();
+        }
+
+        if (failure is not null)
+        {
+            ExceptionDispatchInfo.Throw(failure);
         }
     }
 
     /// <summary>Lets the writer take the last line for a moment, then drops the connection through <paramref name="abort"/>.</summary>
-    public static async Task FinishWritingAsync<TConnection>(Task writing, TConnection connection, Action<TConnection> abort)
+    public static async Task FinishWritingAsync(Task writing, object connection, Action<object> abort)
     {
         try
         {
@@ -102,3 +126,6 @@ internal static class MemberLoop
         }
     }
 }
+
+/// <summary>What a member's goodbye needs once its reader stops, kept in the sink (see <see cref="MemberLoop.RunAsync"/>).</summary>
+internal readonly record struct MemberRun(OutboundQueue Queue, Task Writing, object Connection, Action<object> Abort, ServerOptions Options, ILogger Logger, ConnectionLimiter? Starting);
