@@ -63,8 +63,10 @@ internal static class MessageReader
     /// Reads until the peer closes, the sink says stop, or <paramref name="cancellation"/> fires. With an idle
     /// timeout, a peer that sends nothing for that long ends the loop with <see cref="IdleTimeoutException"/>.
     /// </summary>
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, TokenBucket? rate = null, TimeSpan lineTimeout = default, ReadDeadlines? deadlines = null)
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, RateLimit rateLimit = default, TimeSpan lineTimeout = default, ReadDeadlines? deadlines = null)
     {
+        // Made with the first message: a connection that never sends (an idle member in the lobby) holds none.
+        TokenBucket? rate = null;
         var lines = new LineReader(maxLineBytes);
         bool timed = idleTimeout > TimeSpan.Zero || (lineTimeout > TimeSpan.Zero && framing == Framing.Line);
         if (timed && deadlines is null)
@@ -122,6 +124,7 @@ internal static class MessageReader
                 }
 
                 var buffer = result.Buffer;
+                bool completed = result.IsCompleted;
                 bool keepGoing = true;
                 try
                 {
@@ -129,7 +132,7 @@ internal static class MessageReader
                     {
                         if (!buffer.IsEmpty)
                         {
-                            if (rate?.Take() is { } wait && wait > TimeSpan.Zero)
+                            if (rateLimit.IsOn && (rate ??= rateLimit.NewBucket()).Take() is var wait && wait > TimeSpan.Zero)
                             {
                                 await Task.Delay(wait, cancellation);
                             }
@@ -146,7 +149,7 @@ internal static class MessageReader
                         long offerWhenNoLongerThan = long.MaxValue;
                         while (keepGoing)
                         {
-                            if (rate is null && buffer.Length <= offerWhenNoLongerThan && !lines.IsDiscarding
+                            if (!rateLimit.IsOn && buffer.Length <= offerWhenNoLongerThan && !lines.IsDiscarding
                                 && buffer.FirstSpan.LastIndexOf((byte)'\n') is var lastLineFeed and >= 0)
                             {
                                 if (sink.TryTakeLines(buffer.FirstSpan[..(lastLineFeed + 1)]))
@@ -164,7 +167,7 @@ internal static class MessageReader
                                 break;
                             }
 
-                            if (rate?.Take() is { } wait && wait > TimeSpan.Zero)
+                            if (rateLimit.IsOn && (rate ??= rateLimit.NewBucket()).Take() is var wait && wait > TimeSpan.Zero)
                             {
                                 // Over its rate: hold this line and stop reading for a while; nothing is dropped, and
                                 // what came before it goes out now rather than after the wait.
@@ -190,7 +193,7 @@ internal static class MessageReader
                 partialLineSince = buffer.IsEmpty || lines.IsDiscarding ? 0 : partialLineSince == 0 ? Stopwatch.GetTimestamp() : partialLineSince;
 
                 // A cancelled read that was not a deadline is a sweep that lost the race with a re-arm: read again.
-                if (!keepGoing || result.IsCompleted)
+                if (!keepGoing || completed)
                 {
                     break;
                 }

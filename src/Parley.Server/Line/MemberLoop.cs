@@ -36,7 +36,7 @@ internal static class MemberLoop
     public static Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, OutboundQueue queue, Task writing, object connection, Action<object> abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, ConnectionLimiter? starting = null)
     {
         sink.Attach(new MemberRun(queue, writing, connection, abort, options, logger, starting));
-        var rate = options.RateLimit > 0 ? new TokenBucket(options.RateLimit, options.RateBurst, TimeProvider.System) : null;
+        var rate = options.RateLimit > 0 ? new RateLimit(options.RateLimit, options.RateBurst) : default;
         // The session ends through the member, not the server-stopping token: on shutdown the hub first queues
         // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
         // so a reader listening to the stopping token itself could close its queue before the notice was in it.
