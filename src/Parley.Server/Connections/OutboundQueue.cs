@@ -43,6 +43,9 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
 
     public long PendingBytes => Volatile.Read(ref _pendingBytes);
 
+    /// <summary>The backlog limit: past it the member is cut off as too slow.</summary>
+    public long MaxPendingBytes => _maxPendingBytes;
+
     /// <summary>The server-wide budget this queue's lines count against, if any.</summary>
     public OutputBudget? Budget => _budget;
 

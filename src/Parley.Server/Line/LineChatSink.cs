@@ -54,7 +54,6 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
 
     // Made with the first plain line: a member that only listens never holds one.
     private List<string>? _pending;
-    private readonly KeyValuePair<string, object?> _frontEndTag = new("frontend", dialect.FrontEnd);
     private int _pendingChars;
     private int _received;
 
@@ -78,7 +77,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
         // Counted once per read rather than per line: the counter is shared by every connection.
         if (_received > 0)
         {
-            ParleyMetrics.MessagesIn.Add(_received, _frontEndTag);
+            ParleyMetrics.MessagesIn.Add(_received, new KeyValuePair<string, object?>("frontend", dialect.FrontEnd));
             _received = 0;
         }
 

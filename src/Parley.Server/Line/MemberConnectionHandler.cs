@@ -66,7 +66,7 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
         }
 
         // Returned, not awaited: the connection waits in the member's loop alone from here (see StartAsync).
-        return MemberLoop.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, queue, writing, connection, AbortConnection, Options, Deadlines, Logger, Limiter);
+        return MemberLoop.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, writing, connection, AbortConnection, Options, Deadlines, Logger, Limiter);
     }
 
     // Static, so no connection pays for a closure and a delegate it only needs for a peer that stopped reading.

@@ -33,9 +33,9 @@ internal static class MemberLoop
     /// </summary>
     /// <param name="abort">Drops <paramref name="connection"/>: a static method, so no connection holds a closure for it.</param>
     /// <param name="starting">The limiter whose start lane the caller is in, left once the sink has started; null when not in it.</param>
-    public static Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, OutboundQueue queue, Task writing, object connection, Action<object> abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, ConnectionLimiter? starting = null)
+    public static Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, Task writing, object connection, Action<object> abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, ConnectionLimiter? starting = null)
     {
-        sink.Attach(new MemberRun(queue, writing, connection, abort, options, logger, starting));
+        sink.Attach(new MemberRun(writing, connection, abort, logger, starting));
         var rate = options.RateLimit > 0 ? new RateLimit(options.RateLimit, options.RateBurst) : default;
         // The session ends through the member, not the server-stopping token: on shutdown the hub first queues
         // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
@@ -82,14 +82,14 @@ internal static class MemberLoop
             if (member.CutOffReason == "too slow")
             {
                 ParleyMetrics.SlowConsumerCutOffs.Add(1);
-                ChatLog.SlowConsumer(run.Logger, member.Name, member.Remote, run.Options.MaxBacklogBytes);
+                ChatLog.SlowConsumer(run.Logger, member.Name, member.Remote, member.Queue.MaxPendingBytes);
             }
         }
         finally
         {
-            run.Queue.Complete();
+            member.Queue.Complete();
             await FinishWritingAsync(run.Writing, run.Connection, run.Abort);
-            run.Queue.Abandon();
+            member.Queue.Abandon();
             member.Dispose();
         }
 
@@ -128,4 +128,5 @@ internal static class MemberLoop
 }
 
 /// <summary>What a member's goodbye needs once its reader stops, kept in the sink (see <see cref="MemberLoop.RunAsync"/>).</summary>
-internal readonly record struct MemberRun(OutboundQueue Queue, Task Writing, object Connection, Action<object> Abort, ServerOptions Options, ILogger Logger, ConnectionLimiter? Starting);
+/// <remarks>The member's queue is not in it: it is the member's own (<see cref="Chat.ChatMember.Queue"/>).</remarks>
+internal readonly record struct MemberRun(Task Writing, object Connection, Action<object> Abort, ILogger Logger, ConnectionLimiter? Starting);
