@@ -23,6 +23,10 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
     /// <summary>The front end's name in metrics (<c>parley.connections.active{frontend="line"}</c>).</summary>
     protected virtual string FrontEnd => "line";
 
+    // Made where it is used rather than kept across the connection's awaits: the state machine a connection waits in
+    // stays 16 B smaller.
+    private KeyValuePair<string, object?> FrontEndTag => new("frontend", FrontEnd);
+
     public sealed override async Task OnConnectedAsync(ConnectionContext connection)
     {
         string remote = EndpointText.Of(connection.RemoteEndPoint);
@@ -41,8 +45,7 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
             KeepAlive.Apply(socket);
         }
 
-        var frontEnd = new KeyValuePair<string, object?>("frontend", FrontEnd);
-        ParleyMetrics.ActiveConnections.Add(1, frontEnd);
+        ParleyMetrics.ActiveConnections.Add(1, FrontEndTag);
         try
         {
             // Not ConnectionClosed: Kestrel fires it on the peer's FIN, and a client that sends and then half-closes
@@ -66,7 +69,7 @@ internal abstract class ServiceConnectionHandler(ConnectionLimiter limiter, IHos
         finally
         {
             Limiter.Release(connection.RemoteEndPoint);
-            ParleyMetrics.ActiveConnections.Add(-1, frontEnd);
+            ParleyMetrics.ActiveConnections.Add(-1, FrontEndTag);
             ConnectionLog.Closed(Logger, remote);
         }
     }
