@@ -22,6 +22,7 @@ string dac = Path.Combine(RuntimeEnvironment.GetRuntimeDirectory(), "libmscordac
 using var runtime = File.Exists(dac) ? clr.CreateRuntime(dac, ignoreMismatch: true) : clr.CreateRuntime();
 HashSet<ulong>? live = liveOnly ? MarkLive(runtime.Heap) : null;
 var byType = new Dictionary<string, (long Count, long Bytes)>();
+var garbageByType = new Dictionary<string, (long Count, long Bytes)>();
 long total = 0;
 long garbage = 0;
 var byGeneration = new Dictionary<string, (long Objects, long Free)>();
@@ -45,6 +46,7 @@ foreach (var item in runtime.Heap.EnumerateObjects())
     if (live is not null && !live.Contains(item.Address))
     {
         garbage += size;
+        garbageByType[name] = garbageByType.TryGetValue(name, out var dead) ? (dead.Count + 1, dead.Bytes + size) : (1, size);
         continue;
     }
 
@@ -75,6 +77,16 @@ Console.WriteLine($"{"B/conn",8} {"objects",9}  type");
 foreach (var (name, (count, bytes)) in byType.OrderByDescending(kv => kv.Value.Bytes).Take(top))
 {
     Console.WriteLine($"{(double)bytes / connections,8:N0} {count,9:N0}  {name}");
+}
+
+if (live is not null)
+{
+    // What died and is not collected yet: what connections left behind as they arrived.
+    Console.WriteLine($"{"B/conn",8} {"objects",9}  garbage by type");
+    foreach (var (name, (count, bytes)) in garbageByType.OrderByDescending(kv => kv.Value.Bytes).Take(20))
+    {
+        Console.WriteLine($"{(double)bytes / connections,8:N0} {count,9:N0}  {name}");
+    }
 }
 
 return 0;
