@@ -35,22 +35,6 @@ internal interface IMessageSink
 
     /// <summary>Called once per batch of messages that one read returned, so replies can be flushed together.</summary>
     ValueTask OnBatchEndAsync();
-
-    /// <summary>
-    /// True for a sink that starts and ends its connection's session itself, in the reader's own state machine
-    /// (<see cref="OnReaderStartAsync"/> and <see cref="OnReaderEndAsync"/>): an idle connection then waits in the
-    /// reader alone rather than in the reader and a loop around it.
-    /// </summary>
-    bool EndsItsReader => false;
-
-    /// <summary>Called before the first read when <see cref="EndsItsReader"/>.</summary>
-    ValueTask OnReaderStartAsync() => ValueTask.CompletedTask;
-
-    /// <summary>
-    /// Called once when the reader stops, however it stopped, when <see cref="EndsItsReader"/>: <paramref name="failure"/>
-    /// is what ended it, if anything. What the sink throws is how the reader ends; an ending it handles, it does not throw.
-    /// </summary>
-    ValueTask OnReaderEndAsync(Exception? failure) => ValueTask.CompletedTask;
 }
 
 /// <summary>
@@ -77,14 +61,8 @@ internal static class MessageReader
         // Watched from the first read that needs a deadline: with only a line timeout, a connection that never
         // leaves half a line (an idle member in the lobby) never costs the watch list an entry.
         ReadDeadline? deadline = null;
-        Exception? failure = null;
         try
         {
-            if (sink.EndsItsReader)
-            {
-                await sink.OnReaderStartAsync();
-            }
-
             long partialLineSince = 0;
             while (true)
             {
@@ -195,22 +173,13 @@ internal static class MessageReader
                 // A cancelled read that was not a deadline is a sweep that lost the race with a re-arm: read again.
                 if (!keepGoing || completed)
                 {
-                    break;
+                    return;
                 }
             }
-        }
-        catch (Exception ex) when (sink.EndsItsReader)
-        {
-            failure = ex;
         }
         finally
         {
             deadline?.Dispose();
-        }
-
-        if (sink.EndsItsReader)
-        {
-            await sink.OnReaderEndAsync(failure);
         }
     }
 }

@@ -79,12 +79,7 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
 /// <summary>A front end's reader side for one member: what its messages mean, and how it starts and leaves.</summary>
 internal abstract class MemberSink(ChatMember member) : IMessageSink
 {
-    // Set by MemberLoop before the reader starts; the reader then starts and ends the session through this sink.
-    private MemberRun _run;
-
     public ChatMember Member { get; } = member;
-
-    bool IMessageSink.EndsItsReader => true;
 
     public string QuitReason { get; protected set; } = "connection closed";
 
@@ -97,10 +92,4 @@ internal abstract class MemberSink(ChatMember member) : IMessageSink
     public abstract ValueTask<bool> OnLineTooLongAsync();
 
     public virtual ValueTask OnBatchEndAsync() => ValueTask.CompletedTask;
-
-    internal void Attach(MemberRun run) => _run = run;
-
-    ValueTask IMessageSink.OnReaderStartAsync() => MemberLoop.StartAsync(this, _run);
-
-    ValueTask IMessageSink.OnReaderEndAsync(Exception? failure) => MemberLoop.EndAsync(this, _run, failure);
 }

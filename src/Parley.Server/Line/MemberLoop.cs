@@ -1,5 +1,4 @@
 using System.IO.Pipelines;
-using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using Parley.Server.Connections;
 using Parley.Server.Hosting;
@@ -28,74 +27,51 @@ internal static class MemberLoop
     /// <summary>
     /// Starts the sink, reads lines into it until the peer leaves, quits or is cut off, then says goodbye and lets the
     /// writer finish: it gets a moment for the last line, after which <paramref name="abort"/> drops the connection.
-    /// All of it runs in the reader's own state machine (<see cref="MemberSink"/> starts and ends the session there):
-    /// an idle member waits in that one, not also in a loop around it.
     /// </summary>
     /// <param name="abort">Drops <paramref name="connection"/>: a static method, so no connection holds a closure for it.</param>
     /// <param name="starting">The limiter whose start lane the caller is in, left once the sink has started; null when not in it.</param>
-    public static Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, Task writing, object connection, Action<object> abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, ConnectionLimiter? starting = null)
-    {
-        sink.Attach(new MemberRun(writing, connection, abort, logger, starting));
-        var rate = options.RateLimit > 0 ? new RateLimit(options.RateLimit, options.RateBurst) : default;
-        // The session ends through the member, not the server-stopping token: on shutdown the hub first queues
-        // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
-        // so a reader listening to the stopping token itself could close its queue before the notice was in it.
-        return MessageReader.RunAsync(input, framing, maxMessageBytes, sink, sink.Member.CutOffToken, options.IdleTimeout, rate, options.LineTimeout, deadlines);
-    }
-
-    /// <summary>The start: the sink's own, then the caller's start lane is left.</summary>
-    internal static async ValueTask StartAsync(MemberSink sink, MemberRun run)
-    {
-        try
-        {
-            await sink.StartAsync();
-        }
-        finally
-        {
-            run.Starting?.LeaveStart();
-        }
-    }
-
-    /// <summary>
-    /// The goodbye, however the reader ended: a timeout cuts the member off with its reason, then the sink ends the
-    /// session, the writer gets its moment for the last line, and the member is let go. An ending that is not a
-    /// timeout or a cut-off is thrown on, as it came.
-    /// </summary>
-    internal static async ValueTask EndAsync(MemberSink sink, MemberRun run, Exception? failure)
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, Task writing, object connection, Action<object> abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, ConnectionLimiter? starting = null)
     {
         var member = sink.Member;
-        if (failure is PeerTimeoutException timeout)
+        try
+        {
+            // The session ends through the member, not the server-stopping token: on shutdown the hub first queues
+            // "* server shutting down" for every member and then cuts each one off. Token callbacks run newest first,
+            // so a reader listening to the stopping token itself could close its queue before the notice was in it.
+            try
+            {
+                await sink.StartAsync();
+            }
+            finally
+            {
+                starting?.LeaveStart();
+            }
+
+            var rate = options.RateLimit > 0 ? new RateLimit(options.RateLimit, options.RateBurst) : default;
+            await MessageReader.RunAsync(input, framing, maxMessageBytes, sink, member.CutOffToken, options.IdleTimeout, rate, options.LineTimeout, deadlines);
+        }
+        catch (PeerTimeoutException timeout)
         {
             ParleyMetrics.IdleTimeouts.Add(1);
             member.CutOff(timeout.Reason, $"disconnected: {timeout.Message}");
-            failure = null;
         }
-        else if (failure is OperationCanceledException && member.CutOffToken.IsCancellationRequested)
+        catch (OperationCanceledException) when (member.CutOffToken.IsCancellationRequested)
         {
-            // Cut off, stopped, or the client went away: the goodbye below either way.
-            failure = null;
+            // Cut off, stopped, or the client went away: the finally block below says goodbye either way.
         }
-
-        try
+        finally
         {
             await sink.EndAsync(member.CutOffReason is { Length: > 0 } cut ? cut : sink.QuitReason);
             if (member.CutOffReason == "too slow")
             {
                 ParleyMetrics.SlowConsumerCutOffs.Add(1);
-                ChatLog.SlowConsumer(run.Logger, member.Name, member.Remote, member.Queue.MaxPendingBytes);
+                ChatLog.SlowConsumer(logger, member.Name, member.Remote, member.Queue.MaxPendingBytes);
             }
-        }
-        finally
-        {
+
             member.Queue.Complete();
-            await FinishWritingAsync(run.Writing, run.Connection, run.Abort);
+            await FinishWritingAsync(writing, connection, abort);
             member.Queue.Abandon();
             member.Dispose();
-        }
-
-        if (failure is not null)
-        {
-            ExceptionDispatchInfo.Throw(failure);
         }
     }
 
@@ -126,7 +102,3 @@ internal static class MemberLoop
         }
     }
 }
-
-/// <summary>What a member's goodbye needs once its reader stops, kept in the sink (see <see cref="MemberLoop.RunAsync"/>).</summary>
-/// <remarks>The member's queue is not in it: it is the member's own (<see cref="Chat.ChatMember.Queue"/>).</remarks>
-internal readonly record struct MemberRun(Task Writing, object Connection, Action<object> Abort, ILogger Logger, ConnectionLimiter? Starting);
