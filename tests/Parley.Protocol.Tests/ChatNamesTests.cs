@@ -52,4 +52,23 @@ public class ChatNamesTests
     {
         Assert.NotEqual(ChatNames.Key("alice"), ChatNames.Key("alicia"));
     }
+
+    [Theory]
+    [InlineData("guest-19000")]
+    [InlineData("bob_2.dev-x")]
+    public void ANameInLowerCaseAsciiIsItsOwnKeyNotACopy(string name)
+    {
+        // The name registry keeps one key per connection: a guest's must not be a second string.
+        Assert.Same(name, ChatNames.Key(name));
+    }
+
+    [Theory]
+    [InlineData("Guest-1", "guest-1")]
+    [InlineData("ALICE", "alice")]
+    [InlineData("Ａｌｉｃｅ", "alice")]
+    [InlineData("émile", "émile")]
+    public void ANameWithCapitalsOrBeyondAsciiIsStillFolded(string name, string key)
+    {
+        Assert.Equal(key.Normalize(System.Text.NormalizationForm.FormKC), ChatNames.Key(name));
+    }
 }

@@ -40,6 +40,32 @@ public class MessageReaderTests
         Assert.InRange(sink.Offers, 1, 2 * segments);
     }
 
+    [Fact]
+    public async Task WithOnlyALineTimeoutAReaderIsWatchedOnlyWhileHalfALineWaits()
+    {
+        using var deadlines = new ReadDeadlines(TimeProvider.System);
+        var pipe = new Pipe(SmallSegments);
+        var sink = new RecordingSink(takeRuns: false);
+        var reading = MessageReader.RunAsync(pipe.Reader, Framing.Line, maxLineBytes: 1024, sink, CancellationToken.None, lineTimeout: TimeSpan.FromSeconds(1), deadlines: deadlines);
+
+        // Whole lines only: nothing is ever half read, so no deadline is needed and none is watched.
+        await pipe.Writer.WriteAsync("one\ntwo\n"u8.ToArray());
+        for (int waited = 0; sink.Lines.Count < 2; waited++)
+        {
+            Assert.True(waited < 500, "the two lines were not read within 5 s");
+            Assert.False(reading.IsCompleted);
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(0, deadlines.Watched);
+
+        // Half a line: its clock runs, and the line timeout still ends the reader.
+        await pipe.Writer.WriteAsync("thr"u8.ToArray());
+        await Assert.ThrowsAsync<LineTimeoutException>(() => reading.DefaultTimeout());
+        Assert.Equal(["one", "two"], sink.Lines);
+        Assert.Equal(0, deadlines.Watched);
+    }
+
     private static async Task ReadAllAsync(string[] lines, RecordingSink sink)
     {
         var pipe = new Pipe(SmallSegments);

@@ -60,7 +60,13 @@ public static class ChatNames
     }
 
     /// <summary>The identity of a name for uniqueness: compatibility-folded and case-folded.</summary>
-    public static string Key(string name) => name.Normalize(NormalizationForm.FormKC).ToUpperInvariant().ToLowerInvariant();
+    /// <remarks>
+    /// A name already in lower-case ASCII (every guest's) is its own key: the same string, not a copy that the name
+    /// registry would keep for every connection.
+    /// </remarks>
+    public static string Key(string name) => System.Text.Ascii.IsValid(name) && !name.AsSpan().ContainsAnyInRange('A', 'Z')
+        ? name
+        : name.Normalize(NormalizationForm.FormKC).ToUpperInvariant().ToLowerInvariant();
 
     private static bool IsAllowed(Rune rune, bool first)
     {

@@ -20,14 +20,12 @@ internal sealed class ChatMember : IDisposable
     private static readonly TimeSpan FreeWait = TimeSpan.FromMilliseconds(50);
 
     private readonly CancellationTokenSource _cutOff = new();
-    private readonly Lock _paceGate = new();
     private readonly double _allowanceCapacity;
+    // Made when the member first falls behind: an idle member, or one that keeps up, never needs it.
+    private Allowance? _allowance;
     private volatile ChatFormatter _format = TextFormatter.Instance;
     private string _cutOffReason = string.Empty;
     private ChatRoom[] _rooms = [];
-    private double _allowanceSeconds;
-    private long _allowanceAt;
-    private long _behindSince;
     private bool _echoesOwnLines;
 
     public ChatMember(MemberRef id, string remote, string name, OutboundQueue queue, TimeSpan slowReaderWait)
@@ -36,8 +34,7 @@ internal sealed class ChatMember : IDisposable
         Remote = remote;
         Name = name;
         Queue = queue;
-        _allowanceCapacity = _allowanceSeconds = slowReaderWait.TotalSeconds;
-        _allowanceAt = Stopwatch.GetTimestamp();
+        _allowanceCapacity = slowReaderWait.TotalSeconds;
     }
 
     public MemberRef Id { get; }
@@ -114,25 +111,46 @@ internal sealed class ChatMember : IDisposable
 
     public bool IsCutOff => CutOffReason.Length > 0;
 
+    // The rooms array is swapped whole (copy on write), so readers take a snapshot without a lock.
     internal void AddRoom(ChatRoom room)
     {
-        lock (_paceGate)
+        var rooms = Volatile.Read(ref _rooms);
+        while (Interlocked.CompareExchange(ref _rooms, [.. rooms, room], rooms) is var seen && seen != rooms)
         {
-            Volatile.Write(ref _rooms, [.. _rooms, room]);
+            rooms = seen;
         }
     }
 
     internal bool RemoveRoom(ChatRoom room)
     {
-        lock (_paceGate)
+        while (true)
         {
-            if (Array.IndexOf(_rooms, room) < 0)
+            var rooms = Volatile.Read(ref _rooms);
+            if (Array.IndexOf(rooms, room) < 0)
             {
                 return false;
             }
 
-            Volatile.Write(ref _rooms, Array.FindAll(_rooms, r => r != room));
-            return true;
+            if (Interlocked.CompareExchange(ref _rooms, Array.FindAll(rooms, r => r != room), rooms) == rooms)
+            {
+                return true;
+            }
+        }
+    }
+
+    // A full allowance, as every member starts with: one made when the member first falls behind is the same as one
+    // made when it connected, which would have refilled to the full allowance by then.
+    private Allowance Pacing
+    {
+        get
+        {
+            if (Volatile.Read(ref _allowance) is not { } allowance)
+            {
+                Interlocked.CompareExchange(ref _allowance, new Allowance(_allowanceCapacity), null);
+                allowance = _allowance!;
+            }
+
+            return allowance;
         }
     }
 
@@ -186,15 +204,16 @@ internal sealed class ChatMember : IDisposable
 
         TimeSpan left;
         long started = Stopwatch.GetTimestamp();
-        lock (_paceGate)
+        var pacing = Pacing;
+        lock (pacing.Gate)
         {
-            Refill(started);
-            if (_behindSince == 0)
+            pacing.Refill(started, _allowanceCapacity);
+            if (pacing.BehindSince == 0)
             {
-                _behindSince = started;
+                pacing.BehindSince = started;
             }
 
-            left = TimeSpan.FromSeconds(_allowanceSeconds) + FreeWait - Stopwatch.GetElapsedTime(_behindSince, started);
+            left = TimeSpan.FromSeconds(pacing.Seconds) + FreeWait - Stopwatch.GetElapsedTime(pacing.BehindSince, started);
         }
 
         bool caughtUpInTime = false;
@@ -225,29 +244,42 @@ internal sealed class ChatMember : IDisposable
     // The member caught up: the time it held its publishers back comes off its allowance, once per episode.
     private void EndBehind()
     {
-        lock (_paceGate)
+        var pacing = Pacing;
+        lock (pacing.Gate)
         {
-            if (_behindSince == 0)
+            if (pacing.BehindSince == 0)
             {
                 return;
             }
 
             long now = Stopwatch.GetTimestamp();
-            Refill(now);
-            var charged = Stopwatch.GetElapsedTime(_behindSince, now) - FreeWait;
+            pacing.Refill(now, _allowanceCapacity);
+            var charged = Stopwatch.GetElapsedTime(pacing.BehindSince, now) - FreeWait;
             if (charged > TimeSpan.Zero)
             {
-                _allowanceSeconds = Math.Max(0, _allowanceSeconds - charged.TotalSeconds);
+                pacing.Seconds = Math.Max(0, pacing.Seconds - charged.TotalSeconds);
             }
 
-            _behindSince = 0;
+            pacing.BehindSince = 0;
         }
     }
 
-    private void Refill(long now)
+    /// <summary>What a member that has fallen behind keeps of its allowance; changed under <see cref="Gate"/>.</summary>
+    private sealed class Allowance(double seconds)
     {
-        _allowanceSeconds = Math.Min(_allowanceCapacity, _allowanceSeconds + (Stopwatch.GetElapsedTime(_allowanceAt, now).TotalSeconds * AllowanceRefillRate));
-        _allowanceAt = now;
+        public Lock Gate { get; } = new();
+
+        public double Seconds { get; set; } = seconds;
+
+        public long At { get; private set; } = Stopwatch.GetTimestamp();
+
+        public long BehindSince { get; set; }
+
+        public void Refill(long now, double capacity)
+        {
+            Seconds = Math.Min(capacity, Seconds + (Stopwatch.GetElapsedTime(At, now).TotalSeconds * AllowanceRefillRate));
+            At = now;
+        }
     }
 
     /// <summary>Cuts the member off with <c>! message</c>, and its rooms are told it left for <paramref name="reason"/>.</summary>

@@ -47,122 +47,139 @@ internal static class MessageReader
     /// Reads until the peer closes, the sink says stop, or <paramref name="cancellation"/> fires. With an idle
     /// timeout, a peer that sends nothing for that long ends the loop with <see cref="IdleTimeoutException"/>.
     /// </summary>
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, TokenBucket? rate = null, TimeSpan lineTimeout = default, ReadDeadlines? deadlines = null)
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxLineBytes, IMessageSink sink, CancellationToken cancellation, TimeSpan idleTimeout = default, RateLimit rateLimit = default, TimeSpan lineTimeout = default, ReadDeadlines? deadlines = null)
     {
+        // Made with the first message: a connection that never sends (an idle member in the lobby) holds none.
+        TokenBucket? rate = null;
         var lines = new LineReader(maxLineBytes);
         bool timed = idleTimeout > TimeSpan.Zero || (lineTimeout > TimeSpan.Zero && framing == Framing.Line);
-        using var deadline = timed ? (deadlines ?? throw new ArgumentNullException(nameof(deadlines), "a timeout needs the server's ReadDeadlines")).Watch(input) : null;
-        long partialLineSince = 0;
-        while (true)
+        if (timed && deadlines is null)
         {
-            bool waitingOnLine = false;
-            var lineLeft = partialLineSince == 0 || lineTimeout <= TimeSpan.Zero ? TimeSpan.MaxValue : lineTimeout - Stopwatch.GetElapsedTime(partialLineSince);
-            // One deadline per read bounds both an idle peer and one that dribbles a line a byte at a time
-            // (slowloris): whichever comes first.
-            if (deadline is not null)
+            throw new ArgumentNullException(nameof(deadlines), "a timeout needs the server's ReadDeadlines");
+        }
+
+        // Watched from the first read that needs a deadline: with only a line timeout, a connection that never
+        // leaves half a line (an idle member in the lobby) never costs the watch list an entry.
+        ReadDeadline? deadline = null;
+        try
+        {
+            long partialLineSince = 0;
+            while (true)
             {
-                waitingOnLine = !(idleTimeout > TimeSpan.Zero && idleTimeout < lineLeft);
-                var wait = waitingOnLine ? lineLeft : idleTimeout;
-                if (wait <= TimeSpan.Zero)
+                bool waitingOnLine = false;
+                var lineLeft = partialLineSince == 0 || lineTimeout <= TimeSpan.Zero ? TimeSpan.MaxValue : lineTimeout - Stopwatch.GetElapsedTime(partialLineSince);
+                // One deadline per read bounds both an idle peer and one that dribbles a line a byte at a time
+                // (slowloris): whichever comes first.
+                if (timed)
                 {
-                    throw new LineTimeoutException(lineTimeout);
+                    waitingOnLine = !(idleTimeout > TimeSpan.Zero && idleTimeout < lineLeft);
+                    var wait = waitingOnLine ? lineLeft : idleTimeout;
+                    if (wait <= TimeSpan.Zero)
+                    {
+                        throw new LineTimeoutException(lineTimeout);
+                    }
+
+                    if (wait == TimeSpan.MaxValue)
+                    {
+                        deadline?.Disarm();
+                    }
+                    else
+                    {
+                        (deadline ??= deadlines!.Watch(input)).Arm(wait);
+                    }
                 }
 
-                if (wait == TimeSpan.MaxValue)
+                var result = await input.ReadAsync(cancellation);
+                if (deadline is not null)
                 {
+                    if (result.IsCanceled && deadline.HasExpired)
+                    {
+                        input.AdvanceTo(result.Buffer.Start);
+                        throw waitingOnLine ? new LineTimeoutException(lineTimeout) : new IdleTimeoutException(idleTimeout);
+                    }
+
                     deadline.Disarm();
                 }
-                else
-                {
-                    deadline.Arm(wait);
-                }
-            }
 
-            var result = await input.ReadAsync(cancellation);
-            if (deadline is not null)
-            {
-                if (result.IsCanceled && deadline.HasExpired)
+                var buffer = result.Buffer;
+                bool completed = result.IsCompleted;
+                bool keepGoing = true;
+                try
                 {
-                    input.AdvanceTo(result.Buffer.Start);
-                    throw waitingOnLine ? new LineTimeoutException(lineTimeout) : new IdleTimeoutException(idleTimeout);
-                }
-
-                deadline.Disarm();
-            }
-
-            var buffer = result.Buffer;
-            bool keepGoing = true;
-            try
-            {
-                if (framing == Framing.Raw)
-                {
-                    if (!buffer.IsEmpty)
+                    if (framing == Framing.Raw)
                     {
-                        if (rate?.Take() is { } wait && wait > TimeSpan.Zero)
+                        if (!buffer.IsEmpty)
                         {
-                            await Task.Delay(wait, cancellation);
-                        }
-
-                        keepGoing = await sink.OnMessageAsync(buffer);
-                        buffer = buffer.Slice(buffer.End);
-                    }
-                }
-                else
-                {
-                    // The whole lines in each segment of the buffer are offered to the sink as one run; a line that
-                    // spans two segments, and every line of a run the sink declined, goes one by one. A declined run
-                    // is not offered again line after line: that would scan it once per line.
-                    long offerWhenNoLongerThan = long.MaxValue;
-                    while (keepGoing)
-                    {
-                        if (rate is null && buffer.Length <= offerWhenNoLongerThan && !lines.IsDiscarding
-                            && buffer.FirstSpan.LastIndexOf((byte)'\n') is var lastLineFeed and >= 0)
-                        {
-                            if (sink.TryTakeLines(buffer.FirstSpan[..(lastLineFeed + 1)]))
+                            if (rateLimit.IsOn && (rate ??= rateLimit.NewBucket()).Take() is var wait && wait > TimeSpan.Zero)
                             {
-                                buffer = buffer.Slice(lastLineFeed + 1);
-                                continue;
+                                await Task.Delay(wait, cancellation);
                             }
 
-                            offerWhenNoLongerThan = buffer.Length - (lastLineFeed + 1);
+                            keepGoing = await sink.OnMessageAsync(buffer);
+                            buffer = buffer.Slice(buffer.End);
                         }
-
-                        var found = lines.TryRead(ref buffer, out var line);
-                        if (found == LineReadResult.NeedMoreData)
-                        {
-                            break;
-                        }
-
-                        if (rate?.Take() is { } wait && wait > TimeSpan.Zero)
-                        {
-                            // Over its rate: hold this line and stop reading for a while; nothing is dropped, and
-                            // what came before it goes out now rather than after the wait.
-                            await sink.OnBatchEndAsync();
-                            await Task.Delay(wait, cancellation);
-                        }
-
-                        keepGoing = found == LineReadResult.Line
-                            ? await sink.OnMessageAsync(line)
-                            : await sink.OnLineTooLongAsync();
                     }
+                    else
+                    {
+                        // The whole lines in each segment of the buffer are offered to the sink as one run; a line that
+                        // spans two segments, and every line of a run the sink declined, goes one by one. A declined run
+                        // is not offered again line after line: that would scan it once per line.
+                        long offerWhenNoLongerThan = long.MaxValue;
+                        while (keepGoing)
+                        {
+                            if (!rateLimit.IsOn && buffer.Length <= offerWhenNoLongerThan && !lines.IsDiscarding
+                                && buffer.FirstSpan.LastIndexOf((byte)'\n') is var lastLineFeed and >= 0)
+                            {
+                                if (sink.TryTakeLines(buffer.FirstSpan[..(lastLineFeed + 1)]))
+                                {
+                                    buffer = buffer.Slice(lastLineFeed + 1);
+                                    continue;
+                                }
+
+                                offerWhenNoLongerThan = buffer.Length - (lastLineFeed + 1);
+                            }
+
+                            var found = lines.TryRead(ref buffer, out var line);
+                            if (found == LineReadResult.NeedMoreData)
+                            {
+                                break;
+                            }
+
+                            if (rateLimit.IsOn && (rate ??= rateLimit.NewBucket()).Take() is var wait && wait > TimeSpan.Zero)
+                            {
+                                // Over its rate: hold this line and stop reading for a while; nothing is dropped, and
+                                // what came before it goes out now rather than after the wait.
+                                await sink.OnBatchEndAsync();
+                                await Task.Delay(wait, cancellation);
+                            }
+
+                            keepGoing = found == LineReadResult.Line
+                                ? await sink.OnMessageAsync(line)
+                                : await sink.OnLineTooLongAsync();
+                        }
+                    }
+
+                    await sink.OnBatchEndAsync();
+                }
+                finally
+                {
+                    // A sink that stops early leaves what follows for whoever reads next, so it must not be marked as seen.
+                    input.AdvanceTo(buffer.Start, keepGoing ? buffer.End : buffer.Start);
                 }
 
-                await sink.OnBatchEndAsync();
-            }
-            finally
-            {
-                // A sink that stops early leaves what follows for whoever reads next, so it must not be marked as seen.
-                input.AdvanceTo(buffer.Start, keepGoing ? buffer.End : buffer.Start);
-            }
+                // Bytes left over are the start of an unfinished line: its clock starts with its first byte.
+                partialLineSince = buffer.IsEmpty || lines.IsDiscarding ? 0 : partialLineSince == 0 ? Stopwatch.GetTimestamp() : partialLineSince;
 
-            // Bytes left over are the start of an unfinished line: its clock starts with its first byte.
-            partialLineSince = buffer.IsEmpty || lines.IsDiscarding ? 0 : partialLineSince == 0 ? Stopwatch.GetTimestamp() : partialLineSince;
-
-            // A cancelled read that was not a deadline is a sweep that lost the race with a re-arm: read again.
-            if (!keepGoing || result.IsCompleted)
-            {
-                return;
+                // A cancelled read that was not a deadline is a sweep that lost the race with a re-arm: read again.
+                if (!keepGoing || completed)
+                {
+                    return;
+                }
             }
+        }
+        finally
+        {
+            deadline?.Dispose();
         }
     }
 }

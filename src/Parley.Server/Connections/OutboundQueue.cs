@@ -43,6 +43,9 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
 
     public long PendingBytes => Volatile.Read(ref _pendingBytes);
 
+    /// <summary>The backlog limit: past it the member is cut off as too slow.</summary>
+    public long MaxPendingBytes => _maxPendingBytes;
+
     /// <summary>The server-wide budget this queue's lines count against, if any.</summary>
     public OutputBudget? Budget => _budget;
 
@@ -325,7 +328,9 @@ internal sealed class OutboundQueue : IValueTaskSource<bool>
                 return false;
             }
 
-            (_queued ??= _spare ?? new List<byte[]>(4)).Add(line);
+            // Room for one line at first: an idle member keeps this list for its welcome and nothing after it, and a
+            // busy one's lists grow to its bursts once and are then reused.
+            (_queued ??= _spare ?? new List<byte[]>(1)).Add(line);
             if (ReferenceEquals(_queued, _spare))
             {
                 _spare = null;

@@ -34,6 +34,18 @@ internal sealed class ReadDeadlines : IDisposable
         return deadline;
     }
 
+    /// <summary>Connections watched now.</summary>
+    public int Watched
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _watched.Count;
+            }
+        }
+    }
+
     public void Dispose() => _sweep.Dispose();
 
     internal void Forget(ReadDeadline deadline)

@@ -20,3 +20,11 @@ internal sealed class TokenBucket(double ratePerSecond, int burst, TimeProvider 
         return _tokens >= 0 ? TimeSpan.Zero : TimeSpan.FromSeconds(-_tokens / ratePerSecond);
     }
 }
+
+/// <summary>A connection's line rate: <see cref="TokenBucket"/>'s settings, off by default.</summary>
+internal readonly record struct RateLimit(double LinesPerSecond, int Burst)
+{
+    public bool IsOn => LinesPerSecond > 0;
+
+    public TokenBucket NewBucket() => new(LinesPerSecond, Burst, TimeProvider.System);
+}

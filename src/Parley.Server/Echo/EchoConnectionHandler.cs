@@ -20,12 +20,12 @@ internal sealed class EchoConnectionHandler(ServerOptions options, ReadDeadlines
 {
     protected override string FrontEnd => "echo";
 
-    protected override Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
+    protected override ValueTask<Task> StartAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
     {
         bool raw = options.Framing == Framing.Raw;
         byte[]? reply = options.EchoReply is null ? null : Encoding.UTF8.GetBytes(raw ? options.EchoReply : options.EchoReply + "\n");
         var sink = new EchoSink(connection.Transport.Output, raw, reply, options.MaxLineBytes, remote, Logger, cancellation);
-        return MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout, deadlines: deadlines);
+        return new(MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout, deadlines: deadlines));
     }
 
     private sealed class EchoSink(PipeWriter output, bool raw, byte[]? reply, int maxLineBytes, string remote, ILogger logger, CancellationToken cancellation)

@@ -21,14 +21,14 @@ internal sealed class GreetConnectionHandler(ServerOptions options, ReadDeadline
 {
     protected override string FrontEnd => "greet";
 
-    protected override async Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
+    protected override async ValueTask<Task> StartAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
     {
         var output = connection.Transport.Output;
         bool raw = options.Framing == Framing.Raw;
         output.Write(raw ? "welcome!"u8 : "welcome!\n"u8);
         await output.FlushAsync(cancellation);
         var sink = new GreetSink(output, raw, options.MaxLineBytes, remote, Logger, cancellation);
-        await MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout, deadlines: deadlines);
+        return MessageReader.RunAsync(connection.Transport.Input, options.Framing, options.MaxLineBytes, sink, cancellation, options.IdleTimeout, lineTimeout: options.LineTimeout, deadlines: deadlines);
     }
 
     private sealed class GreetSink(PipeWriter output, bool raw, int maxLineBytes, string remote, ILogger logger, CancellationToken cancellation) : IMessageSink

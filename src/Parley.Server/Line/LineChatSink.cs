@@ -52,8 +52,8 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
     // one read can hold a megabyte of lines, more than a reader's whole backlog.
     private const int MaxRunChars = 16 * 1024;
 
-    private readonly List<string> _pending = [];
-    private readonly KeyValuePair<string, object?> _frontEndTag = new("frontend", dialect.FrontEnd);
+    // Made with the first plain line: a member that only listens never holds one.
+    private List<string>? _pending;
     private int _pendingChars;
     private int _received;
 
@@ -77,7 +77,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
         // Counted once per read rather than per line: the counter is shared by every connection.
         if (_received > 0)
         {
-            ParleyMetrics.MessagesIn.Add(_received, _frontEndTag);
+            ParleyMetrics.MessagesIn.Add(_received, new KeyValuePair<string, object?>("frontend", dialect.FrontEnd));
             _received = 0;
         }
 
@@ -92,7 +92,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
         {
             if (input.Argument.Length > 0)
             {
-                _pending.Add(input.Argument);
+                (_pending ??= []).Add(input.Argument);
                 _pendingChars += input.Argument.Length;
                 if (_pendingChars >= MaxRunChars)
                 {
@@ -117,7 +117,7 @@ internal sealed class LineChatSink(ChatSession session, ServerOptions options, I
 
     private async ValueTask SayPendingAsync()
     {
-        if (_pending.Count == 0)
+        if (_pending is not { Count: > 0 })
         {
             return;
         }

@@ -30,16 +30,15 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
     /// <summary>The reader's sink for one member; the handler calls <see cref="MemberSink.StartAsync"/> before reading.</summary>
     protected abstract ValueTask<MemberSink> OpenAsync(ConnectionContext connection, string remote, OutboundQueue queue, CancellationToken cancellation);
 
-    protected override async Task HandleAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
+    protected override async ValueTask<Task> StartAsync(ConnectionContext connection, string remote, CancellationToken cancellation)
     {
         if (!await AdmitAsync(connection, remote, cancellation))
         {
-            return;
+            return Task.CompletedTask;
         }
 
         var queue = MemberLoop.NewQueue(Options, budget);
         var writing = OutputWriter.StartAsync(connection, queue);
-        Action abort = () => connection.Abort(new ConnectionAbortedException("the peer stopped reading"));
         MemberSink sink;
         // From here until the member is in its first room, in the limiter's lane (the run below leaves it).
         await Limiter.EnterStartAsync(cancellation);
@@ -61,13 +60,17 @@ internal abstract class MemberConnectionHandler(ServerOptions options, OutputBud
             ChatLog.BusUnavailable(Logger, "a new connection", ex.Message);
             queue.EnqueueFinal(Encoding.UTF8.GetBytes("! disconnected: the other servers of this chat cannot be reached; try again in a moment\n"));
             queue.Complete();
-            await MemberLoop.FinishWritingAsync(writing, abort);
+            await MemberLoop.FinishWritingAsync(writing, connection, AbortConnection);
             queue.Abandon();
-            return;
+            return Task.CompletedTask;
         }
 
-        await MemberLoop.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, queue, writing, abort, Options, Deadlines, Logger, remote, Limiter);
+        // Returned, not awaited: the connection waits in the member's loop alone from here (see StartAsync).
+        return MemberLoop.RunAsync(connection.Transport.Input, MessageFraming, MaxMessageBytes, sink, writing, connection, AbortConnection, Options, Deadlines, Logger, Limiter);
     }
+
+    // Static, so no connection pays for a closure and a delegate it only needs for a peer that stopped reading.
+    private static void AbortConnection(object connection) => ((ConnectionContext)connection).Abort(new ConnectionAbortedException("the peer stopped reading"));
 
     /// <summary>Checks what must be checked before the connection becomes a member (a server password); false turns it away.</summary>
     protected virtual ValueTask<bool> AdmitAsync(ConnectionContext connection, string remote, CancellationToken cancellation) => ValueTask.FromResult(true);

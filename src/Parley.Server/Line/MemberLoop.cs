@@ -28,8 +28,9 @@ internal static class MemberLoop
     /// Starts the sink, reads lines into it until the peer leaves, quits or is cut off, then says goodbye and lets the
     /// writer finish: it gets a moment for the last line, after which <paramref name="abort"/> drops the connection.
     /// </summary>
+    /// <param name="abort">Drops <paramref name="connection"/>: a static method, so no connection holds a closure for it.</param>
     /// <param name="starting">The limiter whose start lane the caller is in, left once the sink has started; null when not in it.</param>
-    public static async Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, OutboundQueue queue, Task writing, Action abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, string remote, ConnectionLimiter? starting = null)
+    public static async Task RunAsync(PipeReader input, Framing framing, int maxMessageBytes, MemberSink sink, Task writing, object connection, Action<object> abort, ServerOptions options, ReadDeadlines deadlines, ILogger logger, ConnectionLimiter? starting = null)
     {
         var member = sink.Member;
         try
@@ -46,7 +47,7 @@ internal static class MemberLoop
                 starting?.LeaveStart();
             }
 
-            var rate = options.RateLimit > 0 ? new TokenBucket(options.RateLimit, options.RateBurst, TimeProvider.System) : null;
+            var rate = options.RateLimit > 0 ? new RateLimit(options.RateLimit, options.RateBurst) : default;
             await MessageReader.RunAsync(input, framing, maxMessageBytes, sink, member.CutOffToken, options.IdleTimeout, rate, options.LineTimeout, deadlines);
         }
         catch (PeerTimeoutException timeout)
@@ -64,18 +65,18 @@ internal static class MemberLoop
             if (member.CutOffReason == "too slow")
             {
                 ParleyMetrics.SlowConsumerCutOffs.Add(1);
-                ChatLog.SlowConsumer(logger, member.Name, remote, options.MaxBacklogBytes);
+                ChatLog.SlowConsumer(logger, member.Name, member.Remote, member.Queue.MaxPendingBytes);
             }
 
-            queue.Complete();
-            await FinishWritingAsync(writing, abort);
-            queue.Abandon();
+            member.Queue.Complete();
+            await FinishWritingAsync(writing, connection, abort);
+            member.Queue.Abandon();
             member.Dispose();
         }
     }
 
     /// <summary>Lets the writer take the last line for a moment, then drops the connection through <paramref name="abort"/>.</summary>
-    public static async Task FinishWritingAsync(Task writing, Action abort)
+    public static async Task FinishWritingAsync(Task writing, object connection, Action<object> abort)
     {
         try
         {
@@ -84,7 +85,7 @@ internal static class MemberLoop
         catch (TimeoutException)
         {
             // A peer that does not read cannot hold the connection open: drop it, which ends the flush.
-            abort();
+            abort(connection);
         }
         catch (Exception)
         {

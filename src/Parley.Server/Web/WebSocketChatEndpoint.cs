@@ -126,7 +126,7 @@ internal sealed class WebSocketChatEndpoint(ChatHub hub, WebListeners listeners,
             }
 
             var sink = new LineChatSink(new ChatSession(hub, member, options, limiter, logger), options, logger, LineDialect.WebSocket);
-            await MemberLoop.RunAsync(lines.Reader, options.Framing, options.MaxLineBytes, sink, queue, writing, socket.Abort, options, deadlines, logger, remote);
+            await MemberLoop.RunAsync(lines.Reader, options.Framing, options.MaxLineBytes, sink, writing, socket, static socket => ((WebSocket)socket).Abort(), options, deadlines, logger);
             await CloseAsync(socket, WebSocketCloseStatus.NormalClosure, member.CutOffReason);
         }
         finally
