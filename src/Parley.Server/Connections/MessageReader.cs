@@ -110,7 +110,7 @@ internal static class MessageReader
                     {
                         if (!buffer.IsEmpty)
                         {
-                            if (rateLimit.IsOn && (rate ??= rateLimit.NewBucket()).Take() is var wait && wait > TimeSpan.Zero)
+                            if (RateWait(rateLimit, ref rate) is var wait && wait > TimeSpan.Zero)
                             {
                                 await Task.Delay(wait, cancellation);
                             }
@@ -145,7 +145,7 @@ internal static class MessageReader
                                 break;
                             }
 
-                            if (rateLimit.IsOn && (rate ??= rateLimit.NewBucket()).Take() is var wait && wait > TimeSpan.Zero)
+                            if (RateWait(rateLimit, ref rate) is var wait && wait > TimeSpan.Zero)
                             {
                                 // Over its rate: hold this line and stop reading for a while; nothing is dropped, and
                                 // what came before it goes out now rather than after the wait.
@@ -182,4 +182,8 @@ internal static class MessageReader
             deadline?.Dispose();
         }
     }
+
+    // How long the next message must wait under the connection's rate; the bucket is made with the first message.
+    private static TimeSpan RateWait(RateLimit rateLimit, ref TokenBucket? bucket) =>
+        rateLimit.IsOn ? (bucket ??= rateLimit.NewBucket()).Take() : TimeSpan.Zero;
 }
