@@ -1,5 +1,4 @@
 using System.Collections.Concurrent;
-using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Parley.Protocol.Chat;
@@ -8,8 +7,9 @@ using Parley.Server.Logging;
 namespace Parley.Server.History;
 
 /// <summary>
-/// The default store: one SQLite file in WAL mode. <see cref="Append"/> only queues the line (a bounded channel);
-/// one background writer drains it in batches, one transaction per batch, and prunes between batches. Reads use
+/// The default store: one SQLite file in WAL mode. <see cref="Append"/> only queues the line on its room, under the
+/// room's lock the relay holds for it anyway; one background writer takes each room's queued lines at once, writes a
+/// batch in one transaction, and prunes between batches. Reads use
 /// their own connections (WAL lets them run beside the writer) and merge in the lines still queued, so a page
 /// never misses a line that was relayed but is not on disk yet.
 /// </summary>
@@ -30,8 +30,10 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
     private readonly SqliteHistoryTuning _tuning;
     private readonly FileStream _lockFile;
     private readonly string _readConnectionString;
-    private readonly Channel<PendingWrite> _queue;
     private readonly ConcurrentDictionary<string, RoomState> _rooms = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<RoomState> _roomsWithLines = new();
+    private readonly ConcurrentQueue<WriterRequest> _requests = new();
+    private readonly SemaphoreSlim _wake = new(0);
     private readonly ConcurrentQueue<RoomState> _roomsWithLostIds = new();
     private readonly ConcurrentBag<ReadConnection> _readers = [];
     private readonly CancellationTokenSource _stopping = new();
@@ -40,6 +42,13 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
     private volatile bool _available = true;
     private long _notKeptSinceLog;
     private int _disposed;
+
+    // Lines queued on their rooms and not yet taken by the writer: at most QueueCapacity.
+    private int _waiting;
+
+    // 1 while the writer waits for work: the append that finds it so wakes it, and the others cost no wake-up.
+    private int _writerIdle;
+    private volatile bool _closing;
 
     private SqliteRoomHistory(string path, int keep, int days, ILogger logger, SqliteHistoryTuning tuning, FileStream lockFile, SqliteConnection writer)
     {
@@ -50,13 +59,6 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         _tuning = tuning;
         _lockFile = lockFile;
         _readConnectionString = ConnectionString(path, SqliteOpenMode.ReadOnly);
-        // Wait, not DropWrite: with Wait, TryWrite fails on a full channel and Append can count the line as not kept
-        // (DropWrite would drop it and still return true).
-        _queue = Channel.CreateBounded<PendingWrite>(new BoundedChannelOptions(tuning.QueueCapacity)
-        {
-            FullMode = BoundedChannelFullMode.Wait,
-            SingleReader = true,
-        });
         // A thread of its own, not the thread pool's: the writer blocks in SQLite for milliseconds at a time, and on a
         // pool thread it would hold one of the few threads (two on two cores) that relay every line.
         _writing = Task.Factory.StartNew(() => WriteLoop(writer), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
@@ -78,6 +80,7 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         }
 
         var room = _rooms.GetOrAdd(roomKey, static key => new RoomState(key));
+        bool kept = false, listed = false, closing = _closing;
         lock (room)
         {
             if (line.Id is long id && id > room.HighWater)
@@ -90,22 +93,45 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
                 room.Topic = line;
             }
 
-            // Queued under the room's lock, so a room's pending lines are in the channel's order and the writer can
-            // take what it wrote off their front.
-            if (_queue.Writer.TryWrite(new PendingWrite(WriteKind.Line, room, line, null)))
+            // No channel between the relay and the writer: a line is queued on its room, under the lock the relay takes
+            // here anyway, and the writer takes all of a room's lines at once. A channel's lock, taken per line by the
+            // relay and again per line by the writer, cost the relay about as much CPU as the writer's own work did.
+            if (!closing && (line.Id is null || Interlocked.Increment(ref _waiting) <= _tuning.QueueCapacity))
             {
+                kept = true;
                 if (line.Id is not null)
                 {
-                    room.Pending.Enqueue(line);
+                    room.Queued.Add(line);
                 }
 
-                return;
+                if (line.Type == ChatEventType.Topic)
+                {
+                    room.TopicToWrite = line;
+                }
+
+                listed = !room.Listed;
+                room.Listed = true;
+            }
+            else if (!closing)
+            {
+                Interlocked.Decrement(ref _waiting);
             }
         }
 
-        // The disk fell behind by a whole queue: the line is not kept (relaying never waits on the disk), but its id
-        // was given out, so the writer still records it as the room's high-water mark. The room is told once until
-        // the writer next takes up its lost ids (once a batch), not once a line.
+        if (listed)
+        {
+            _roomsWithLines.Enqueue(room);
+            Wake();
+        }
+
+        if (kept)
+        {
+            return;
+        }
+
+        // The disk fell behind by a whole queue (or the store is closing): the line is not kept (relaying never waits
+        // on the disk), but its id was given out, so the writer still records it as the room's high-water mark. The
+        // room is told once until the writer next takes up its lost ids (once a batch), not once a line.
         _roomsWithLostIds.Enqueue(room);
         Interlocked.Increment(ref _notKeptSinceLog);
         ParleyMetrics.HistoryWriteFailures.Add(1, QueueFullTag);
@@ -283,16 +309,27 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
 
         lock (room)
         {
-            foreach (var line in room.Pending)
-            {
-                if (InPage(query, line.Id!.Value))
-                {
-                    pending.Add(line);
-                }
-            }
+            AddInPage(room.Writing, query, pending);
+            AddInPage(room.Queued, query, pending);
         }
 
         return pending;
+    }
+
+    private static void AddInPage(List<ChatEvent>? lines, HistoryQuery query, List<ChatEvent> into)
+    {
+        if (lines is null)
+        {
+            return;
+        }
+
+        foreach (var line in lines)
+        {
+            if (InPage(query, line.Id!.Value))
+            {
+                into.Add(line);
+            }
+        }
     }
 
     /// <summary>The page from disk and the queued lines together: by id, each once, cut to the query's limit on its side.</summary>
@@ -337,12 +374,28 @@ internal sealed partial class SqliteRoomHistory : IRoomHistory
         }
     }
 
-    /// <summary>One room's state in this process: its lines not yet on disk, the highest id it gave, its newest topic.</summary>
+    /// <summary>
+    /// One room's state in this process: its lines not yet on disk, the highest id it gave, its newest topic. All but
+    /// <see cref="WrittenThrough"/> under the room's lock.
+    /// </summary>
     private sealed class RoomState(string key)
     {
         public string Key { get; } = key;
 
-        public Queue<ChatEvent> Pending { get; } = new();
+        /// <summary>Lines appended and not yet taken by the writer, in the order they were appended.</summary>
+        public List<ChatEvent> Queued { get; set; } = [];
+
+        /// <summary>The lines the writer took and is writing (in id order); null between batches. Still pending to reads.</summary>
+        public List<ChatEvent>? Writing { get; set; }
+
+        /// <summary>A list the writer finished with, to be the next <see cref="Queued"/>: a busy room makes no new one a batch.</summary>
+        public List<ChatEvent>? Spare { get; set; }
+
+        /// <summary>A topic set since the writer last took the room's lines.</summary>
+        public ChatEvent? TopicToWrite { get; set; }
+
+        /// <summary>Whether the room is in the writer's queue of rooms with something to write.</summary>
+        public bool Listed { get; set; }
 
         public long HighWater { get; set; }
 
