@@ -15,6 +15,7 @@ internal sealed class ConnectionLimiter(ServerOptions options) : IDisposable
     private readonly Dictionary<IPAddress, int> _perAddress = [];
     private readonly HashSet<IPAddress> _banned = [];
     private int _total;
+    private long _admitted;
 
     /// <summary>How many new connections may be on their way to becoming members at once (see <see cref="EnterStartAsync"/>).</summary>
     public static readonly int StartWidth = 4 * Environment.ProcessorCount;
@@ -24,6 +25,30 @@ internal sealed class ConnectionLimiter(ServerOptions options) : IDisposable
     // second and a half. In this lane newcomers start a few at a time, and what members already here do waits behind
     // those few only. It is several wide, not one, because a start may wait on I/O (the history store, Redis).
     private readonly SemaphoreSlim _starts = new(StartWidth, StartWidth);
+
+    /// <summary>Connections admitted and not yet released.</summary>
+    public int Count
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _total;
+            }
+        }
+    }
+
+    /// <summary>Connections admitted since the server started.</summary>
+    public long Admitted
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _admitted;
+            }
+        }
+    }
 
     /// <summary>Takes a slot for <paramref name="remote"/>, or returns the line to send the peer before closing.</summary>
     public string? TryAcquire(EndPoint? remote)
@@ -63,6 +88,7 @@ internal sealed class ConnectionLimiter(ServerOptions options) : IDisposable
             }
 
             _total++;
+            _admitted++;
             return null;
         }
     }

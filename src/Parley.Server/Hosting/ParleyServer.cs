@@ -77,6 +77,11 @@ public sealed partial class ParleyServer : IAsyncDisposable
             builder.Services.AddHostedService<ServerSummary>();
         }
 
+        if (options.CompactAfterConnections > 0)
+        {
+            builder.Services.AddHostedService<HeapCompaction>();
+        }
+
         var webListeners = new WebListeners();
         if (options.EffectiveServices.Any(s => s.Kind == ServiceKind.Web))
         {

@@ -211,6 +211,8 @@ public sealed class ServerSetting
             o => Invariant(o.MaxOutputMemory), (o, v) => o.MaxOutputMemory = v.Long()),
         Value("slow-reader-wait", "SECONDS", "Longest a room's publishers are held back for one member that is behind", perListener: false,
             o => Invariant(o.SlowReaderWait.TotalSeconds), (o, v) => o.SlowReaderWait = v.Seconds()),
+        Value("compact-after", "N", "Compact the heap once a crowd of at least N connections has arrived or left and gone quiet (0: never)", perListener: false,
+            o => Invariant(o.CompactAfterConnections), (o, v) => o.CompactAfterConnections = v.Integer()),
         Value("log-level", "LEVEL", "Least important log messages written to stderr: " + string.Join(", ", LogLevels.Select(level => level.Name)), perListener: false,
             o => LogLevels.First(level => level.Level == o.LogLevel).Name, (o, v) => o.LogLevel = ParseLogLevel(v)),
         Value("summary-interval", "SECONDS", "Log one line with connections and messages per second every SECONDS (0: never)", perListener: false,

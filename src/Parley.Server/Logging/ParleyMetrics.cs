@@ -14,6 +14,8 @@ internal static class ParleyMetrics
 
     public static readonly UpDownCounter<long> ActiveConnections = Meter.CreateUpDownCounter<long>("parley.connections.active", description: "Connections being served, by front end (frontend=line, raw, greet, echo, web)");
 
+    public static readonly Counter<long> HeapCompactions = Meter.CreateCounter<long>("parley.heap.compactions", description: "Heap compactions after a crowd arrived or left (--compact-after)");
+
     public static readonly Counter<long> RefusedConnections = Meter.CreateCounter<long>("parley.connections.refused", description: "Connections turned away by a connection limit");
 
     public static readonly Counter<long> MessagesIn = Meter.CreateCounter<long>("parley.chat.messages_in", description: "Lines chat clients sent (messages and commands), by front end (frontend=line, web)");

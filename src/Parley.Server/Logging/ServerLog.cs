@@ -17,4 +17,7 @@ internal static partial class ServerLog
 
     [LoggerMessage(63, LogLevel.Information, "The chat page is at {Address}: open it in a browser", EventName = "WebPage")]
     public static partial void WebPage(ILogger logger, string address);
+
+    [LoggerMessage(64, LogLevel.Information, "Heap compacted after a change of {Change:+#;-#} connections to {Connections}: a pause of {Milliseconds:0} ms, resident {BeforeMiB} MiB to {AfterMiB} MiB", EventName = "HeapCompacted")]
+    public static partial void HeapCompacted(ILogger logger, int change, int connections, double milliseconds, long beforeMiB, long afterMiB);
 }
