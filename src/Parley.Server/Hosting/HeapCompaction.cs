@@ -18,7 +18,8 @@ namespace Parley.Server.Hosting;
 /// settled takes them back, at the price of one pause for everyone (0.4-0.5 s with 19,000 connections, in proportion
 /// to the live heap), which is why it waits for the arrivals to stop and for a change of at least
 /// <see cref="ServerOptions.CompactAfterConnections"/> connections (a quarter of those there, if more): a server
-/// pauses so once per crowd, not once per connection.
+/// pauses so once per crowd, not once per connection. And at most once per <see cref="MinimumGap"/>: a crowd that
+/// comes and goes on purpose must not buy everyone a pause every few seconds.
 /// </remarks>
 internal sealed class HeapCompaction(ConnectionLimiter limiter, ServerOptions options, TimeProvider time, ILogger<HeapCompaction> logger) : BackgroundService
 {
@@ -27,12 +28,20 @@ internal sealed class HeapCompaction(ConnectionLimiter limiter, ServerOptions op
     // Ticks without a new connection before a crowd counts as settled.
     private const int QuietTicks = 2;
 
+    /// <summary>The least time between two compactions: with 19,000 connections a pause of half a second in 30 s.</summary>
+    public static readonly TimeSpan MinimumGap = TimeSpan.FromSeconds(30);
+
+    // Read when the service is made, not when ExecuteAsync first runs (on the pool, some time after the host starts).
+    private readonly int _startCount = limiter.Count;
+    private readonly long _startAdmitted = limiter.Admitted;
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         using var timer = new PeriodicTimer(Tick, time);
-        int settled = limiter.Count;
-        long admitted = limiter.Admitted;
+        int settled = _startCount;
+        long admitted = _startAdmitted;
         int quiet = 0;
+        DateTimeOffset? last = null;
         try
         {
             while (await timer.WaitForNextTickAsync(stoppingToken))
@@ -42,10 +51,12 @@ internal sealed class HeapCompaction(ConnectionLimiter limiter, ServerOptions op
                 admitted = admittedNow;
                 int count = limiter.Count;
                 int change = Math.Abs(count - settled);
-                if (quiet >= QuietTicks && change >= Math.Max(options.CompactAfterConnections, settled / 4))
+                if (quiet >= QuietTicks && change >= Math.Max(options.CompactAfterConnections, settled / 4)
+                    && (last is not { } previous || time.GetUtcNow() - previous >= MinimumGap))
                 {
                     Compact(count - settled);
                     settled = count;
+                    last = time.GetUtcNow();
                 }
             }
         }

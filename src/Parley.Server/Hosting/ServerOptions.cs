@@ -203,7 +203,7 @@ public sealed class ServerOptions
     /// <summary>
     /// Defaults to 2,000: after that many connections more (or fewer) than at the last compaction, and two seconds
     /// without a new one, the heap is compacted once and its free space given back (<see cref="HeapCompaction"/>): the
-    /// holes a crowd leaves were a sixth of an idle connection's memory. Zero never compacts.
+    /// holes a crowd leaves were a sixth of an idle connection's memory. At most once every 30 s. Zero never compacts.
     /// </summary>
     public int CompactAfterConnections { get; set; } = 2_000;
 
