@@ -18,7 +18,8 @@ internal static class HoldBench
     // (docs/benchmarks.md, 19,000 in the lobby): the time to connect 19,000 measured the client, not the server.
     private const int LoopbackSources = 16;
 
-    // How long the connections are held, from the last connect, before the server's memory is read for the report.
+    // When the server's memory is read, from the last connect: once it has settled, and once it has held them a while.
+    private static readonly TimeSpan SettledAfter = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan HeldAfter = TimeSpan.FromSeconds(10);
 
     public static async Task<BenchReport> RunAsync(IPEndPoint target, bool chatProtocol, int count, int step, int? serverPid, TimeSpan keep, CancellationToken cancellation, bool ownRooms = false, bool webSocket = false)
@@ -78,7 +79,7 @@ internal static class HoldBench
             connecting.Stop();
 
             // Let the server settle (joins handled, buffers returned to pools) before measuring.
-            await Task.Delay(TimeSpan.FromSeconds(2), cancellation);
+            await Task.Delay(SettledAfter, cancellation);
         }
 
         // Measured twice: 2 s after the last connect (the only reading before the server compacted after a crowd),
@@ -87,7 +88,7 @@ internal static class HoldBench
         long? rssSettling = serverPid is int settlingPid ? ReadResidentBytes(settlingPid) : null;
         if (serverPid is not null)
         {
-            await Task.Delay(HeldAfter - TimeSpan.FromSeconds(2), cancellation);
+            await Task.Delay(HeldAfter - SettledAfter, cancellation);
         }
 
         int kept = sockets.Count(socket => webSockets.TryGetValue(socket, out var ws) ? ws.IsOpen() : IsOpen(socket));

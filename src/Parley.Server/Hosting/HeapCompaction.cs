@@ -54,7 +54,7 @@ internal sealed class HeapCompaction(ConnectionLimiter limiter, ServerOptions op
                 if (quiet >= QuietTicks && change >= Math.Max(options.CompactAfterConnections, settled / 4)
                     && (last is not { } previous || time.GetUtcNow() - previous >= MinimumGap))
                 {
-                    Compact(count - settled);
+                    Compact(count, count - settled);
                     settled = count;
                     last = time.GetUtcNow();
                 }
@@ -66,7 +66,7 @@ internal sealed class HeapCompaction(ConnectionLimiter limiter, ServerOptions op
         }
     }
 
-    private void Compact(int change)
+    private void Compact(int connections, int change)
     {
         long before = Environment.WorkingSet;
         var watch = Stopwatch.StartNew();
@@ -75,6 +75,6 @@ internal sealed class HeapCompaction(ConnectionLimiter limiter, ServerOptions op
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         watch.Stop();
         ParleyMetrics.HeapCompactions.Add(1);
-        ServerLog.HeapCompacted(logger, change, limiter.Count, watch.Elapsed.TotalMilliseconds, before / (1024 * 1024), Environment.WorkingSet / (1024 * 1024));
+        ServerLog.HeapCompacted(logger, change, connections, watch.Elapsed.TotalMilliseconds, before / (1024 * 1024), Environment.WorkingSet / (1024 * 1024));
     }
 }
